@@ -1,2 +1,47 @@
-//! The `keelson` binary.
-fn main() {}
+//! The `keelson` binary: one executable for every Keelson process and client command.
+
+mod sim_command;
+
+use clap::{Parser, Subcommand};
+
+/// Keelson: GitOps continuous delivery for fleets of Kubernetes clusters.
+#[derive(Debug, Parser)]
+#[command(name = "keelson", version, about)]
+struct Cli {
+    /// Log filter (tracing `EnvFilter` syntax).
+    #[arg(long, global = true, env = "KEELSON_LOG", default_value = "info")]
+    log: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the Kubernetes API simulator (many clusters in one process).
+    Sim(sim_command::SimArgs),
+    /// Print the CustomResourceDefinitions of Application, AppProject and ApplicationSet.
+    Crds,
+    /// Run the zero-setup demo (simulator, repo-server and controller in one process).
+    Demo,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    // kube uses rustls with ring while other dependencies may pull aws-lc-rs: pick one.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")))
+        .with_writer(std::io::stderr)
+        .init();
+    match cli.command {
+        Command::Sim(args) => tokio::runtime::Runtime::new()?.block_on(sim_command::run(args)),
+        Command::Crds => {
+            print!("{}", keelson_model::crds::crd_yaml()?);
+            Ok(())
+        }
+        Command::Demo => {
+            eprintln!("keelson demo is not yet available: it lands with the controller (issue 5). Meanwhile `keelson sim --clusters 3` runs the simulator.");
+            Ok(())
+        }
+    }
+}

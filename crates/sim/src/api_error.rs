@@ -86,6 +86,16 @@ impl ApiError {
         Self::new(405, "MethodNotAllowed", message)
     }
 
+    /// 403 for a request the server refuses (e.g. creating in a terminating namespace).
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(403, "Forbidden", message)
+    }
+
+    /// 413 for a request body over the size limit.
+    pub fn too_large(limit: usize) -> Self {
+        Self::new(413, "RequestEntityTooLarge", format!("request entity too large: limit is {limit}"))
+    }
+
     /// 415 for an unsupported patch content type.
     pub fn unsupported_media_type(content_type: &str) -> Self {
         Self::new(415, "UnsupportedMediaType", format!("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got {content_type})"))

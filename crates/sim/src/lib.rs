@@ -9,7 +9,29 @@
 //! depends on it.
 
 pub mod api_error;
+pub mod cluster;
+pub mod defaults;
+pub mod discovery;
+pub mod faults;
+pub mod gc;
+mod http;
+pub mod kubeconfig;
+pub mod managed_fields;
+pub mod request;
 pub mod resources;
 pub mod schema;
+pub mod selectors;
+pub mod server;
+pub mod store;
+pub mod strategic;
+pub mod table;
+pub mod tls;
+pub mod verbs;
+pub mod watch;
+pub mod workload;
 
 pub use api_error::{ApiError, ApiResult};
+pub use cluster::Cluster;
+pub use faults::FaultSettings;
+pub use server::{SimConfig, SimError, SimHandle};
+pub use workload::WorkloadConfig;
