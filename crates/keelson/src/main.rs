@@ -36,7 +36,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Sim(args) => tokio::runtime::Runtime::new()?.block_on(sim_command::run(args)),
         Command::Crds => {
-            print!("{}", keelson_model::crds::crd_yaml()?);
+            print!("{}", keelson_model::crds::crds_yaml()?);
             Ok(())
         }
         Command::Demo => {

@@ -67,12 +67,16 @@ async fn serve(shared: &Arc<Shared>, cluster: &Arc<Cluster>, req: Request<Incomi
     match route {
         Route::Version => Ok(json_response(StatusCode::OK, &discovery::version_info())),
         Route::Health => Ok(text_response("ok")),
-        Route::CoreVersions => Ok(json_response(StatusCode::OK, &discovery::core_api_versions())),
+        Route::CoreVersions => Ok(json_response(StatusCode::OK, &discovery::core_api_versions(&shared.addr))),
         Route::Groups => Ok(json_response(StatusCode::OK, &discovery::api_group_list(&types()))),
         Route::Group(g) => Ok(json_response(StatusCode::OK, &found(discovery::api_group(&types(), &g))?)),
         Route::ResourceList { group, version } => {
             Ok(json_response(StatusCode::OK, &found(discovery::api_resource_list(&types(), &group, &version))?))
         }
+        Route::OpenApiV2 if accepts_protobuf(req.headers()) => Ok(bytes_response(
+            "application/com.github.proto-openapi.spec.v2@v1.0+protobuf",
+            discovery::openapi_v2_protobuf(),
+        )),
         Route::OpenApiV2 => Ok(json_response(StatusCode::OK, &discovery::openapi_v2())),
         Route::OpenApiV3Index => Ok(json_response(StatusCode::OK, &discovery::openapi_v3_index(&types()))),
         Route::OpenApiV3 { group, version } => {
@@ -244,6 +248,16 @@ pub(crate) fn json_response(status: StatusCode, value: &Value) -> Response<Body>
     let mut resp = Response::new(Full::new(Bytes::from(bytes)).map_err(|never| match never {}).boxed());
     *resp.status_mut() = status;
     resp.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
+    resp
+}
+
+fn accepts_protobuf(headers: &HeaderMap) -> bool {
+    headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("protobuf"))
+}
+
+fn bytes_response(content_type: &'static str, bytes: Vec<u8>) -> Response<Body> {
+    let mut resp = Response::new(Full::new(Bytes::from(bytes)).map_err(|never| match never {}).boxed());
+    resp.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static(content_type));
     resp
 }
 

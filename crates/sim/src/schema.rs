@@ -71,7 +71,8 @@ impl Schema<'_> {
     /// Whether the object at `path` is atomic: replaced as a whole by apply and patches.
     pub fn is_atomic_map(&self, path: &[&str]) -> bool {
         match self {
-            Schema::Builtin { .. } | Schema::Deduced => false,
+            Schema::Builtin { group, .. } => builtin_atomic_map(group, path),
+            Schema::Deduced => false,
             Schema::Custom(schema) => custom_node(schema, path)
                 .and_then(|n| n.get("x-kubernetes-map-type"))
                 .and_then(Value::as_str)
@@ -164,6 +165,15 @@ fn builtin_free_map(group: &str, kind: &str, path: &[&str]) -> bool {
         ("", "PersistentVolumeClaim", ["spec", "resources", "requests" | "limits"]) => true,
         ("", "PersistentVolumeClaim", ["status", "capacity"]) => true,
         ("", "Node", ["status", "capacity" | "allocatable"]) => true,
+        _ => false,
+    }
+}
+
+/// `metav1.LabelSelector` is an atomic struct: apply owns a selector as a whole.
+fn builtin_atomic_map(group: &str, path: &[&str]) -> bool {
+    match path.last() {
+        Some(&"selector") => matches!(group, "apps" | "batch" | "policy"),
+        Some(&("podSelector" | "namespaceSelector" | "labelSelector")) => true,
         _ => false,
     }
 }

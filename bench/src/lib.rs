@@ -1,0 +1,5 @@
+//! Shared pieces of Keelson's benchmarks: process resource readings from `/proc`, and
+//! result files in the shape `bench/README.md` describes.
+
+pub mod proc_stats;
+pub mod results;
