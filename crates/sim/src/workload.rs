@@ -818,6 +818,20 @@ mod tests {
             bound["spec"]["volumeName"],
             format!("pvc-{}", pvc["metadata"]["uid"].as_str().unwrap())
         );
+        create_obj(
+            &cluster,
+            Kind::Ingress,
+            json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {"name": "web"},
+                "spec": {"defaultBackend": {"service": {"name": "lb", "port": {"number": 80}}}}}),
+        );
+        let ing = wait_for(&cluster, Kind::Ingress, "web", |i| {
+            !i["status"]["loadBalancer"]["ingress"].is_null()
+        })
+        .await;
+        assert_eq!(
+            ing["status"]["loadBalancer"]["ingress"][0]["ip"],
+            "192.0.2.10"
+        );
         let lb = wait_for(&cluster, Kind::Service, "lb", |s| {
             !s["status"]["loadBalancer"]["ingress"].is_null()
         })
@@ -967,6 +981,37 @@ mod tests {
             );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+        task.abort();
+    }
+
+    #[tokio::test]
+    async fn statefulsets_and_daemonsets_become_ready() {
+        let (cluster, task) = cluster_with_workload(false);
+        let mut sts = deployment("db", 2, "db:1");
+        sts["kind"] = "StatefulSet".into();
+        sts["spec"]["serviceName"] = "db".into();
+        create_obj(&cluster, Kind::StatefulSet, sts);
+        let mut ds = deployment("agent", 1, "agent:1");
+        ds["kind"] = "DaemonSet".into();
+        if let Some(spec) = ds["spec"].as_object_mut() {
+            spec.remove("replicas");
+        }
+        create_obj(&cluster, Kind::DaemonSet, ds);
+        let db = wait_for(&cluster, Kind::StatefulSet, "db", |s| {
+            s["status"]["readyReplicas"] == 2
+        })
+        .await;
+        assert_eq!(
+            db["status"]["currentRevision"],
+            db["status"]["updateRevision"]
+        );
+        assert_eq!(db["status"]["observedGeneration"], 1);
+        let agent = wait_for(&cluster, Kind::DaemonSet, "agent", |d| {
+            d["status"]["numberAvailable"] == 1
+        })
+        .await;
+        assert_eq!(agent["status"]["desiredNumberScheduled"], 1);
+        assert_eq!(agent["status"]["updatedNumberScheduled"], 1);
         task.abort();
     }
 
