@@ -19,9 +19,13 @@ pub struct SimArgs {
     /// Number of simulated clusters (named c1 … cN).
     #[arg(long, env = "KEELSON_SIM_CLUSTERS", default_value_t = 3)]
     clusters: usize,
-    /// Serve HTTPS with a generated CA (written to DIR/ca.crt).
-    #[arg(long, env = "KEELSON_SIM_TLS")]
+    /// Serve HTTPS with a generated CA (written to DIR/ca.crt); the default.
+    #[arg(long, env = "KEELSON_SIM_TLS", conflicts_with = "plain_http")]
     tls: bool,
+    /// Serve plain HTTP instead of HTTPS (kubectl then refuses to send tokens; kube-rs
+    /// clients still work).
+    #[arg(long, env = "KEELSON_SIM_PLAIN_HTTP")]
+    plain_http: bool,
     /// Directory for kubeconfig files (one per cluster plus a combined one).
     #[arg(long, env = "KEELSON_SIM_KUBECONFIG_DIR", default_value = ".keelson-sim")]
     kubeconfig_dir: PathBuf,
@@ -47,7 +51,7 @@ pub async fn run(args: SimArgs) -> anyhow::Result<()> {
     let mut config = SimConfig {
         listen: args.listen,
         clusters: args.clusters,
-        tls: args.tls,
+        tls: args.tls || !args.plain_http,
         bookmark_interval: Duration::from_millis(args.bookmark_interval_ms),
         ..SimConfig::default()
     };

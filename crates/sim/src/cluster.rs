@@ -91,6 +91,7 @@ impl Cluster {
             "metadata": {"name": "kubernetes", "namespace": "default", "labels": {"component": "apiserver", "provider": "kubernetes"}},
             "spec": {"clusterIP": "10.96.0.1", "ports": [{"name": "https", "port": 443, "targetPort": 6443}]}});
         let _ = crate::verbs::create(self, &services, Some("default"), svc, &opts);
+        self.lock().store.compact();
     }
 }
 

@@ -210,6 +210,11 @@ async fn read_optional_body(req: Request<Incoming>) -> ApiResult<Option<Value>> 
 }
 
 fn decode(bytes: &[u8], content_type: &str) -> ApiResult<Value> {
+    if content_type.contains("protobuf") || content_type.contains("cbor") {
+        // Clients fall back to JSON on 415, as they do with API servers built without
+        // these serializers.
+        return Err(ApiError::unsupported_media_type(content_type));
+    }
     if content_type.contains("yaml") {
         return serde_yaml_ng::from_slice(bytes).map_err(|e| ApiError::bad_request(format!("the request body is not valid YAML: {e}")));
     }

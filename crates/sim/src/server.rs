@@ -122,6 +122,8 @@ pub(crate) struct Shared {
     pub(crate) config: SimConfig,
     pub(crate) stats: Stats,
     pub(crate) admin_token: String,
+    /// The listen address, for discovery's serverAddressByClientCIDRs.
+    pub(crate) addr: String,
 }
 
 impl Shared {
@@ -163,7 +165,7 @@ impl SimHandle {
                 tasks.push(workload::spawn(Arc::clone(cluster), wl.clone()));
             }
         }
-        let shared = Arc::new(Shared { clusters, config, stats: Stats::default(), admin_token: format!("admin-{}", uuid::Uuid::new_v4().simple()) });
+        let shared = Arc::new(Shared { clusters, config, stats: Stats::default(), admin_token: format!("admin-{}", uuid::Uuid::new_v4().simple()), addr: addr.to_string() });
         let acceptor = tls.as_ref().map(|t| tokio_rustls::TlsAcceptor::from(Arc::clone(&t.server_config)));
         tasks.push(tokio::spawn(accept_loop(listener, acceptor, Arc::clone(&shared))));
         Ok(Self { addr, ca_pem: tls.map(|t| t.ca_pem), admin_token: shared.admin_token.clone(), shared, tasks })

@@ -115,6 +115,15 @@ impl Store {
         self.evicted_rv
     }
 
+    /// Forgets the event history: watches can resume only from now on, as with a real
+    /// API server whose watch cache starts when the server does.
+    pub fn compact(&mut self) {
+        if let Some(last) = self.history.back() {
+            self.evicted_rv = last.rv;
+        }
+        self.history.clear();
+    }
+
     /// Subscribe to future events.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
         self.events.subscribe()

@@ -166,6 +166,9 @@ pub fn update(cluster: &Cluster, rt: &ResourceType, ns: Option<&str>, name: &str
     set_namespace(rt, meta, ns)?;
     let old = state.store.get(&gr(rt), ns.unwrap_or_default(), name).cloned();
     let Some(old) = old else {
+        if opts.status() {
+            return Err(ApiError::not_found(&rt.group_resource(), name));
+        }
         // PUT to a missing object creates it, as the API server allows for most kinds.
         drop(state);
         return create(cluster, rt, ns, body, opts);
@@ -322,10 +325,12 @@ fn bump_generation(rt: &ResourceType, old: &Value, new: &mut Value) {
     if !rt.has_generation {
         return;
     }
-    let changed = |v: &Value| {
-        v.as_object().map(|m| m.iter().filter(|(k, _)| !matches!(k.as_str(), "metadata" | "status" | "apiVersion" | "kind")).collect::<Vec<_>>())
-    };
-    if changed(old) != changed(new) {
+    fn spec_part(v: &Value) -> Vec<(&String, &Value)> {
+        v.as_object()
+            .map(|m| m.iter().filter(|(k, _)| !matches!(k.as_str(), "metadata" | "status" | "apiVersion" | "kind")).collect())
+            .unwrap_or_default()
+    }
+    if spec_part(old) != spec_part(new) {
         let generation = old["metadata"]["generation"].as_i64().unwrap_or(0) + 1;
         new["metadata"]["generation"] = generation.into();
     }

@@ -44,12 +44,18 @@ pub struct KubeApiServer {
 impl KubeApiServer {
     /// Starts etcd and kube-apiserver and waits until `/readyz` answers 200 (up to 60 s).
     pub fn start() -> Result<KubeApiServer> {
-        let apiserver = find_tool("kube-apiserver")?;
-        let openssl = find_tool("openssl")?;
-        retry_port_conflicts(|| KubeApiServer::try_start(&apiserver, &openssl))
+        KubeApiServer::start_with_args(&[])
     }
 
-    fn try_start(apiserver: &Path, openssl: &Path) -> Result<KubeApiServer> {
+    /// Like [`KubeApiServer::start`], with extra kube-apiserver flags (e.g.
+    /// `--watch-cache=false`).
+    pub fn start_with_args(extra: &[&str]) -> Result<KubeApiServer> {
+        let apiserver = find_tool("kube-apiserver")?;
+        let openssl = find_tool("openssl")?;
+        retry_port_conflicts(|| KubeApiServer::try_start(&apiserver, &openssl, extra))
+    }
+
+    fn try_start(apiserver: &Path, openssl: &Path, extra: &[&str]) -> Result<KubeApiServer> {
         let etcd = Etcd::start()?;
         let dir = tempfile::Builder::new()
             .prefix("keelson-apiserver-")
@@ -72,7 +78,8 @@ impl KubeApiServer {
             format!("{token},{ADMIN_USER},{ADMIN_USER},\"system:masters\"\n").as_bytes(),
         )?;
         let addr = SocketAddr::from(([127, 0, 0, 1], free_port()?));
-        let cmd = apiserver_command(apiserver, &paths, &etcd.endpoints(), addr);
+        let mut cmd = apiserver_command(apiserver, &paths, &etcd.endpoints(), addr);
+        cmd.args(extra);
         let mut process = ChildGuard::spawn("kube-apiserver", cmd, dir.path())?;
         let ca_pem = process.wait_ready(APISERVER_READY_TIMEOUT, || {
             let ca = std::fs::read(&paths.serving_cert)

@@ -32,10 +32,16 @@ pub struct Targets {
 impl Targets {
     /// Starts the real API server and a one-cluster simulator side by side.
     pub async fn start(sim_args: &[&str]) -> Targets {
+        Targets::start_with(sim_args, &[]).await
+    }
+
+    /// Starts both, with extra flags for each.
+    pub async fn start_with(sim_args: &[&str], real_args: &[&str]) -> Targets {
         keelson_testbed::install_crypto_provider();
         let args: Vec<String> = sim_args.iter().map(|s| (*s).to_owned()).collect();
-        let sim = tokio::task::spawn_blocking(move || Sim::start(SimOptions { clusters: 1, extra_args: args, ..SimOptions::default() }));
-        let real = tokio::task::spawn_blocking(KubeApiServer::start);
+        let sim = tokio::task::spawn_blocking(move || Sim::start(SimOptions { clusters: 1, tls: true, extra_args: args, ..SimOptions::default() }));
+        let real_args: Vec<String> = real_args.iter().map(|s| (*s).to_owned()).collect();
+        let real = tokio::task::spawn_blocking(move || KubeApiServer::start_with_args(&real_args.iter().map(String::as_str).collect::<Vec<_>>()));
         let real = real.await.expect("join").expect("the real kube-apiserver must start (run scripts/install-deps)");
         let sim = sim.await.expect("join").expect("keelson sim must start (build it with cargo build -p keelson)");
         Targets {
@@ -105,13 +111,17 @@ pub const VERSION_DIFFERENCES: &[(&str, &str, &str)] = &[
     ("Service", "/spec/ipFamilyPolicy", "dual-stack fields are defaulted since v1.21"),
     ("Service", "/spec/internalTrafficPolicy", "added in v1.22"),
     ("StatefulSet", "/spec/persistentVolumeClaimRetentionPolicy", "beta and defaulted since v1.27"),
+    ("StatefulSet", "/spec/updateStrategy/rollingUpdate/maxUnavailable", "MaxUnavailableStatefulSet defaults it since v1.35"),
+    ("StatefulSet", "/status/availableReplicas", "added in v1.22"),
     ("Job", "/spec/completionMode", "added in v1.21"),
     ("Job", "/spec/suspend", "added in v1.21"),
     ("Job", "/spec/podReplacementPolicy", "added in v1.29"),
     ("Job", "/spec/selector/matchLabels/batch.kubernetes.io~1controller-uid", "label prefix added in v1.27"),
     ("Job", "/spec/template/metadata/labels/batch.kubernetes.io~1controller-uid", "label prefix added in v1.27"),
     ("Job", "/spec/template/metadata/labels/batch.kubernetes.io~1job-name", "label prefix added in v1.27"),
-    ("Job", "/spec/selector/matchLabels/controller-uid", "v1.27+ selects on batch.kubernetes.io/controller-uid only"),
+    ("Job", "/metadata/labels/batch.kubernetes.io~1controller-uid", "label prefix added in v1.27"),
+    ("Job", "/metadata/labels/batch.kubernetes.io~1job-name", "label prefix added in v1.27"),
+    ("Job", "/metadata/generation", "Jobs carry a generation on current servers"),
     ("Namespace", "/metadata/labels/kubernetes.io~1metadata.name", "added in v1.21"),
 ];
 
@@ -119,8 +129,33 @@ pub const VERSION_DIFFERENCES: &[(&str, &str, &str)] = &[
 /// [`VERSION_DIFFERENCES`] for its kind.
 pub fn without_version_differences(mut obj: Value) -> Value {
     let kind = obj["kind"].as_str().unwrap_or_default().to_owned();
+    // Current servers select a Job's pods by `batch.kubernetes.io/controller-uid`;
+    // v1.20 used `controller-uid`: compare them under the old name.
+    if kind == "Job"
+        && let Some(Value::Object(sel)) = obj.pointer_mut("/spec/selector/matchLabels")
+        && let Some(uid) = sel.remove("batch.kubernetes.io/controller-uid")
+    {
+        sel.insert("controller-uid".into(), uid);
+    }
     for (k, pointer, _why) in VERSION_DIFFERENCES {
         if *k == kind {
+            remove_pointer(&mut obj, pointer);
+        }
+    }
+    obj
+}
+
+/// Artefacts of the real v1.20 server that current servers no longer write, removed
+/// from its answers by name.
+pub const REAL_QUIRKS: &[(&str, &str)] = &[
+    ("/spec/template/metadata/creationTimestamp", "Go zero-time serialised as null in pod templates until v1.33"),
+    ("/spec/jobTemplate/spec/template/metadata/creationTimestamp", "the same, in CronJob templates"),
+];
+
+/// Removes [`REAL_QUIRKS`] (when null) from an object served by the real server.
+pub fn without_real_quirks(mut obj: Value) -> Value {
+    for (pointer, _why) in REAL_QUIRKS {
+        if obj.pointer(pointer).is_some_and(Value::is_null) {
             remove_pointer(&mut obj, pointer);
         }
     }
