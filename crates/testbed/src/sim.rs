@@ -1,8 +1,8 @@
 //! `keelson sim` run as a separate process: many simulated clusters behind one loopback
 //! listener. The harness parses the single JSON ready line the simulator prints on stdout.
 //!
-//! Contract: `keelson sim --listen 127.0.0.1:0 --clusters N [--tls] [--workload]
-//! --kubeconfig-dir DIR` prints exactly one JSON line when ready —
+//! Contract: `keelson sim --listen 127.0.0.1:0 --clusters N (--tls | --plain-http)
+//! [--workload] --kubeconfig-dir DIR` prints exactly one JSON line when ready —
 //! `{"listen":"127.0.0.1:PORT","ca_file":"DIR/ca.crt"|null,"kubeconfig":"DIR/kubeconfig",
 //! "clusters":[{"name":"c1","server":"http://127.0.0.1:PORT/clusters/c1","token":"...",
 //! "kubeconfig":"DIR/c1.kubeconfig"}, ...]}` — and serves until killed.
@@ -33,7 +33,9 @@ const BUILD_HINT: &str = "build it with `cargo build -p keelson` or set KEELSON_
 pub struct SimOptions {
     /// Number of clusters (`c1` … `cN`).
     pub clusters: usize,
-    /// Serve HTTPS with a generated CA (`--tls`).
+    /// Serve HTTPS with a generated CA (`--tls`, the default) or plain HTTP
+    /// (`--plain-http`; the real kubectl sends bearer tokens only over TLS, kube-rs clients
+    /// work either way).
     pub tls: bool,
     /// Pre-populate clusters with a workload (`--workload`).
     pub workload: bool,
@@ -45,7 +47,7 @@ impl Default for SimOptions {
     fn default() -> Self {
         SimOptions {
             clusters: 1,
-            tls: false,
+            tls: true,
             workload: false,
             extra_args: Vec::new(),
         }
@@ -61,6 +63,9 @@ pub struct SimInfo {
     pub ca_file: Option<PathBuf>,
     /// A kubeconfig holding every cluster as a context.
     pub kubeconfig: PathBuf,
+    /// A token accepted by every cluster, when the simulator prints one.
+    #[serde(default)]
+    pub admin_token: Option<String>,
     /// The simulated clusters.
     pub clusters: Vec<SimCluster>,
 }
@@ -222,9 +227,8 @@ fn sim_command(bin: &Path, options: &SimOptions, kubeconfig_dir: &Path) -> Comma
         .arg("127.0.0.1:0")
         .arg("--clusters")
         .arg(options.clusters.to_string());
-    if options.tls {
-        cmd.arg("--tls");
-    }
+    // The simulator serves TLS by default; plain HTTP must be asked for.
+    cmd.arg(if options.tls { "--tls" } else { "--plain-http" });
     if options.workload {
         cmd.arg("--workload");
     }
@@ -254,13 +258,14 @@ fn first_json_line(text: &str) -> Option<String> {
 mod tests {
     use super::*;
 
-    const TLS_LINE: &str = r#"{"listen":"127.0.0.1:40123","ca_file":"/tmp/d/ca.crt","kubeconfig":"/tmp/d/kubeconfig","clusters":[{"name":"c1","server":"https://127.0.0.1:40123/clusters/c1","token":"t1","kubeconfig":"/tmp/d/c1.kubeconfig"},{"name":"c2","server":"https://127.0.0.1:40123/clusters/c2","token":"t2","kubeconfig":"/tmp/d/c2.kubeconfig"}]}"#;
+    const TLS_LINE: &str = r#"{"listen":"127.0.0.1:40123","ca_file":"/tmp/d/ca.crt","kubeconfig":"/tmp/d/kubeconfig","admin_token":"adm","clusters":[{"name":"c1","server":"https://127.0.0.1:40123/clusters/c1","token":"t1","kubeconfig":"/tmp/d/c1.kubeconfig"},{"name":"c2","server":"https://127.0.0.1:40123/clusters/c2","token":"t2","kubeconfig":"/tmp/d/c2.kubeconfig"}]}"#;
 
     #[test]
     fn parses_a_tls_ready_line() {
         let info = SimInfo::parse(TLS_LINE).unwrap();
         assert_eq!(info.listen, "127.0.0.1:40123");
         assert_eq!(info.ca_file, Some(PathBuf::from("/tmp/d/ca.crt")));
+        assert_eq!(info.admin_token.as_deref(), Some("adm"));
         assert_eq!(info.clusters.len(), 2);
         assert_eq!(info.clusters[1].name, "c2");
         assert_eq!(info.clusters[1].token, "t2");
@@ -275,6 +280,7 @@ mod tests {
         let line = r#"{"listen":"127.0.0.1:1","ca_file":null,"kubeconfig":"k","clusters":[],"version":"x"}"#;
         let info = SimInfo::parse(line).unwrap();
         assert_eq!(info.ca_file, None);
+        assert_eq!(info.admin_token, None);
         assert!(info.clusters.is_empty());
     }
 
@@ -321,6 +327,13 @@ mod tests {
                 "--x"
             ]
         );
+        let plain = SimOptions {
+            tls: false,
+            ..SimOptions::default()
+        };
+        let cmd = sim_command(Path::new("/bin/keelson"), &plain, Path::new("/k"));
+        assert!(cmd.get_args().any(|a| a == "--plain-http"));
+        assert!(!cmd.get_args().any(|a| a == "--tls"));
     }
 
     #[test]
