@@ -28,7 +28,11 @@ impl BenchResult {
         let mut pass = Map::new();
         for (name, target) in &self.targets {
             if let (Some(metric), Some(limit)) = (name.strip_suffix("_max"), target.as_f64()) {
-                let ok = self.metrics.get(metric).and_then(Value::as_f64).is_some_and(|m| m <= limit);
+                let ok = self
+                    .metrics
+                    .get(metric)
+                    .and_then(Value::as_f64)
+                    .is_some_and(|m| m <= limit);
                 pass.insert(metric.to_owned(), ok.into());
             }
         }
@@ -54,10 +58,17 @@ impl BenchResult {
 }
 
 fn machine() -> Value {
-    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
     let mem_kb = std::fs::read_to_string("/proc/meminfo")
         .ok()
-        .and_then(|m| m.lines().next().and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse::<u64>().ok()))
+        .and_then(|m| {
+            m.lines()
+                .next()
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<u64>().ok())
+        })
         .unwrap_or(0);
     json!({"cpus": cpus, "memory_gib": mem_kb / 1024 / 1024})
 }

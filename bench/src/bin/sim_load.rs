@@ -39,19 +39,27 @@ struct Args {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     keelson_testbed::install_crypto_provider();
-    let opts = SimOptions { clusters: args.clusters, extra_args: vec!["--watch-history".into(), "100000".into()], ..SimOptions::default() };
+    let opts = SimOptions {
+        clusters: args.clusters,
+        extra_args: vec!["--watch-history".into(), "100000".into()],
+        ..SimOptions::default()
+    };
     let mut sim = tokio::task::spawn_blocking(move || Sim::start(opts)).await??;
     let pid = sim.process().pid();
     let apis: Vec<Api<ConfigMap>> = sim
         .clusters()
         .iter()
-        .map(|c| build_client("sim", &c.server, &c.token, None).map(|cl| Api::namespaced(cl, "default")))
+        .map(|c| {
+            build_client("sim", &c.server, &c.token, None).map(|cl| Api::namespaced(cl, "default"))
+        })
         .collect::<Result<_, _>>()?;
     let (rss_idle, _) = rss_bytes(pid).context("reading rss")?;
     let cpu_start = cpu_time(pid).context("reading cpu")?;
     let payload = "x".repeat(2_000);
     let started = Instant::now();
-    let jobs = apis.iter().flat_map(|api| (0..args.objects).map(move |i| (api.clone(), i)));
+    let jobs = apis
+        .iter()
+        .flat_map(|api| (0..args.objects).map(move |i| (api.clone(), i)));
     futures::stream::iter(jobs)
         .map(|(api, i)| {
             let cm: ConfigMap = serde_json::from_value(json!({"metadata": {"name": format!("cm-{i}"), "labels": {"app": format!("app-{}", i % 20)}}, "data": {"payload": payload}})).unwrap_or_default();
@@ -73,8 +81,16 @@ async fn main() -> anyhow::Result<()> {
         let api = api.clone();
         let received = Arc::clone(&received);
         watchers.push(tokio::spawn(async move {
-            let rv = api.list_metadata(&Default::default()).await.ok()?.metadata.resource_version?;
-            let stream = api.watch(&WatchParams::default().timeout(600), &rv).await.ok()?;
+            let rv = api
+                .list_metadata(&Default::default())
+                .await
+                .ok()?
+                .metadata
+                .resource_version?;
+            let stream = api
+                .watch(&WatchParams::default().timeout(600), &rv)
+                .await
+                .ok()?;
             let mut stream = Box::pin(stream);
             while let Some(Ok(ev)) = stream.next().await {
                 if matches!(ev, WatchEvent::Modified(_)) {
@@ -99,7 +115,11 @@ async fn main() -> anyhow::Result<()> {
                 let api = &apis[k % apis.len()];
                 let name = format!("cm-{}", (k / apis.len()) % n);
                 let patch = json!({"data": {"n": k.to_string()}});
-                if api.patch(&name, &PatchParams::default(), &Patch::Merge(patch)).await.is_ok() {
+                if api
+                    .patch(&name, &PatchParams::default(), &Patch::Merge(patch))
+                    .await
+                    .is_ok()
+                {
                     writes.fetch_add(1, Ordering::Relaxed);
                 }
                 k += 64;
@@ -117,19 +137,32 @@ async fn main() -> anyhow::Result<()> {
     }
     let (rss_after, peak) = rss_bytes(pid).context("reading rss")?;
 
-    let mut result = BenchResult { scenario: "sim-load".into(), size: format!("{}x{}", args.clusters, args.objects), ..BenchResult::default() };
+    let mut result = BenchResult {
+        scenario: "sim-load".into(),
+        size: format!("{}x{}", args.clusters, args.objects),
+        ..BenchResult::default()
+    };
     result.metric("clusters", args.clusters);
     result.metric("objects", objects);
     result.metric("rss_idle_mib", rss_idle as f64 / 1_048_576.0);
     result.metric("rss_loaded_mib", rss as f64 / 1_048_576.0);
     result.metric("rss_peak_mib", peak as f64 / 1_048_576.0);
     result.metric("rss_after_watch_mib", rss_after as f64 / 1_048_576.0);
-    result.metric("bytes_per_object", (rss.saturating_sub(rss_idle)) as f64 / objects as f64);
+    result.metric(
+        "bytes_per_object",
+        (rss.saturating_sub(rss_idle)) as f64 / objects as f64,
+    );
     result.metric("create_s", load_s);
     result.metric("creates_per_s", objects as f64 / load_s);
     result.metric("cpu_load_s", cpu_load.as_secs_f64());
-    result.metric("writes_per_s", writes.load(Ordering::Relaxed) as f64 / watch_s);
-    result.metric("watch_events_per_s", received.load(Ordering::Relaxed) as f64 / watch_s);
+    result.metric(
+        "writes_per_s",
+        writes.load(Ordering::Relaxed) as f64 / watch_s,
+    );
+    result.metric(
+        "watch_events_per_s",
+        received.load(Ordering::Relaxed) as f64 / watch_s,
+    );
     result.metric("cpu_watch_phase_s", cpu_watch.as_secs_f64());
     result.metric("watch_phase_s", watch_s);
     let path = result.write(&args.results)?;

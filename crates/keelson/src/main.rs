@@ -30,7 +30,10 @@ fn main() -> anyhow::Result<()> {
     // kube uses rustls with ring while other dependencies may pull aws-lc-rs: pick one.
     let _ = rustls::crypto::ring::default_provider().install_default();
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&cli.log)
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
         .with_writer(std::io::stderr)
         .init();
     match cli.command {
@@ -40,7 +43,9 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Demo => {
-            eprintln!("keelson demo is not yet available: it lands with the controller (issue 5). Meanwhile `keelson sim --clusters 3` runs the simulator.");
+            eprintln!(
+                "keelson demo is not yet available: it lands with the controller (issue 5). Meanwhile `keelson sim --clusters 3` runs the simulator."
+            );
             Ok(())
         }
     }

@@ -27,7 +27,11 @@ pub struct SimArgs {
     #[arg(long, env = "KEELSON_SIM_PLAIN_HTTP")]
     plain_http: bool,
     /// Directory for kubeconfig files (one per cluster plus a combined one).
-    #[arg(long, env = "KEELSON_SIM_KUBECONFIG_DIR", default_value = ".keelson-sim")]
+    #[arg(
+        long,
+        env = "KEELSON_SIM_KUBECONFIG_DIR",
+        default_value = ".keelson-sim"
+    )]
     kubeconfig_dir: PathBuf,
     /// Kubelet-like behaviour: workloads become available, jobs complete, PVCs bind.
     #[arg(long, env = "KEELSON_SIM_WORKLOAD")]
@@ -42,7 +46,11 @@ pub struct SimArgs {
     #[arg(long, env = "KEELSON_SIM_WATCH_HISTORY", default_value_t = 2_000)]
     watch_history: usize,
     /// Interval between watch bookmarks, in milliseconds.
-    #[arg(long, env = "KEELSON_SIM_BOOKMARK_INTERVAL_MS", default_value_t = 10_000)]
+    #[arg(
+        long,
+        env = "KEELSON_SIM_BOOKMARK_INTERVAL_MS",
+        default_value_t = 10_000
+    )]
     bookmark_interval_ms: u64,
 }
 
@@ -57,7 +65,11 @@ pub async fn run(args: SimArgs) -> anyhow::Result<()> {
     };
     config.limits.watch_history = args.watch_history;
     if args.workload {
-        config.workload = Some(WorkloadConfig { ready_delay: Duration::from_millis(args.workload_delay_ms), pods: args.workload_pods, ..WorkloadConfig::default() });
+        config.workload = Some(WorkloadConfig {
+            ready_delay: Duration::from_millis(args.workload_delay_ms),
+            pods: args.workload_pods,
+            ..WorkloadConfig::default()
+        });
     }
     let sim = SimHandle::start(config).await?;
     let info = write_files(&sim, &args.kubeconfig_dir)?;
@@ -74,7 +86,9 @@ pub async fn run(args: SimArgs) -> anyhow::Result<()> {
 
 fn write_files(sim: &SimHandle, dir: &std::path::Path) -> anyhow::Result<serde_json::Value> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let dir = dir.canonicalize().with_context(|| format!("resolving {}", dir.display()))?;
+    let dir = dir
+        .canonicalize()
+        .with_context(|| format!("resolving {}", dir.display()))?;
     let ca = sim.ca_pem.as_deref();
     let ca_file = match ca {
         Some(pem) => {
@@ -86,13 +100,21 @@ fn write_files(sim: &SimHandle, dir: &std::path::Path) -> anyhow::Result<serde_j
     };
     let endpoints = sim.endpoints();
     let combined = dir.join("kubeconfig");
-    std::fs::write(&combined, kubeconfig::kubeconfig(&endpoints, ca, None)).with_context(|| format!("writing {}", combined.display()))?;
+    std::fs::write(&combined, kubeconfig::kubeconfig(&endpoints, ca, None))
+        .with_context(|| format!("writing {}", combined.display()))?;
     let mut clusters = Vec::new();
     for ep in &endpoints {
         let path = dir.join(format!("{}.kubeconfig", ep.name));
-        let one = [ClusterEndpoint { name: ep.name.clone(), server: ep.server.clone(), token: ep.token.clone() }];
-        std::fs::write(&path, kubeconfig::kubeconfig(&one, ca, None)).with_context(|| format!("writing {}", path.display()))?;
-        clusters.push(json!({"name": ep.name, "server": ep.server, "token": ep.token, "kubeconfig": path}));
+        let one = [ClusterEndpoint {
+            name: ep.name.clone(),
+            server: ep.server.clone(),
+            token: ep.token.clone(),
+        }];
+        std::fs::write(&path, kubeconfig::kubeconfig(&one, ca, None))
+            .with_context(|| format!("writing {}", path.display()))?;
+        clusters.push(
+            json!({"name": ep.name, "server": ep.server, "token": ep.token, "kubeconfig": path}),
+        );
     }
     Ok(json!({
         "listen": sim.addr.to_string(),
@@ -107,7 +129,9 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        if let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut term) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             tokio::select! {
                 _ = ctrl_c => {}
                 _ = term.recv() => {}

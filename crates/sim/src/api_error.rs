@@ -19,7 +19,12 @@ pub struct ApiError {
 
 impl ApiError {
     fn new(code: u16, reason: &'static str, message: impl Into<String>) -> Self {
-        Self { code, reason, message: message.into(), details: None }
+        Self {
+            code,
+            reason,
+            message: message.into(),
+            details: None,
+        }
     }
 
     /// Attach `details` with name, group and kind, as the API server does.
@@ -30,17 +35,29 @@ impl ApiError {
 
     /// 404 for a missing object: `resource "name" not found`.
     pub fn not_found(group_resource: &str, name: &str) -> Self {
-        Self::new(404, "NotFound", format!("{group_resource} \"{name}\" not found"))
+        Self::new(
+            404,
+            "NotFound",
+            format!("{group_resource} \"{name}\" not found"),
+        )
     }
 
     /// 404 for a path the server does not serve.
     pub fn no_route(path: &str) -> Self {
-        Self::new(404, "NotFound", format!("the server could not find the requested resource ({path})"))
+        Self::new(
+            404,
+            "NotFound",
+            format!("the server could not find the requested resource ({path})"),
+        )
     }
 
     /// 409 for a create of an existing name.
     pub fn already_exists(group_resource: &str, name: &str) -> Self {
-        Self::new(409, "AlreadyExists", format!("{group_resource} \"{name}\" already exists"))
+        Self::new(
+            409,
+            "AlreadyExists",
+            format!("{group_resource} \"{name}\" already exists"),
+        )
     }
 
     /// 409 for a write with a stale `resourceVersion`.
@@ -63,7 +80,11 @@ impl ApiError {
 
     /// 422 for an object that fails validation.
     pub fn invalid(kind: &str, name: &str, message: impl Into<String>) -> Self {
-        Self::new(422, "Invalid", format!("{kind} \"{name}\" is invalid: {}", message.into()))
+        Self::new(
+            422,
+            "Invalid",
+            format!("{kind} \"{name}\" is invalid: {}", message.into()),
+        )
     }
 
     /// 400 for a malformed request.
@@ -93,12 +114,22 @@ impl ApiError {
 
     /// 413 for a request body over the size limit.
     pub fn too_large(limit: usize) -> Self {
-        Self::new(413, "RequestEntityTooLarge", format!("request entity too large: limit is {limit}"))
+        Self::new(
+            413,
+            "RequestEntityTooLarge",
+            format!("request entity too large: limit is {limit}"),
+        )
     }
 
     /// 415 for an unsupported patch content type.
     pub fn unsupported_media_type(content_type: &str) -> Self {
-        Self::new(415, "UnsupportedMediaType", format!("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got {content_type})"))
+        Self::new(
+            415,
+            "UnsupportedMediaType",
+            format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got {content_type})"
+            ),
+        )
     }
 
     /// 500 for an injected or internal failure.

@@ -21,7 +21,10 @@ pub struct StoreLimits {
 
 impl Default for StoreLimits {
     fn default() -> Self {
-        Self { watch_history: 2_000, watch_buffer: 4_096 }
+        Self {
+            watch_history: 2_000,
+            watch_buffer: 4_096,
+        }
     }
 }
 
@@ -79,7 +82,10 @@ impl Cluster {
         let opts = crate::verbs::WriteOptions::system("keelson-sim");
         let (Some(namespaces), Some(services)) = ({
             let state = self.lock();
-            (state.find("", "v1", "namespaces"), state.find("", "v1", "services"))
+            (
+                state.find("", "v1", "namespaces"),
+                state.find("", "v1", "services"),
+            )
         }) else {
             return;
         };
@@ -103,23 +109,32 @@ impl ClusterState {
 
     /// The type served at group/version/plural.
     pub fn find(&self, group: &str, version: &str, plural: &str) -> Option<Arc<ResourceType>> {
-        self.by_path.get(&(group.to_owned(), version.to_owned(), plural.to_owned())).cloned()
+        self.by_path
+            .get(&(group.to_owned(), version.to_owned(), plural.to_owned()))
+            .cloned()
     }
 
     /// The type of an `apiVersion` and kind (for owner references).
     pub fn find_kind(&self, api_version: &str, kind: &str) -> Option<Arc<ResourceType>> {
         let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
-        self.types.iter().find(|t| t.group == group && t.version == version && t.kind == kind).cloned()
+        self.types
+            .iter()
+            .find(|t| t.group == group && t.version == version && t.kind == kind)
+            .cloned()
     }
 
     /// Any served version of a group/resource (the first registered).
     pub fn find_resource(&self, resource: &GroupResource) -> Option<Arc<ResourceType>> {
-        self.types.iter().find(|t| t.group == resource.group && t.plural == resource.resource).cloned()
+        self.types
+            .iter()
+            .find(|t| t.group == resource.group && t.plural == resource.resource)
+            .cloned()
     }
 
     fn add_type(&mut self, rt: Arc<ResourceType>) {
         let key = (rt.group.clone(), rt.version.clone(), rt.plural.clone());
-        self.types.retain(|t| !(t.group == rt.group && t.version == rt.version && t.plural == rt.plural));
+        self.types
+            .retain(|t| !(t.group == rt.group && t.version == rt.version && t.plural == rt.plural));
         self.by_path.insert(key, Arc::clone(&rt));
         self.types.push(rt);
     }
@@ -129,18 +144,30 @@ impl ClusterState {
     pub fn register_crd(&mut self, crd: &Value) -> Vec<GroupResource> {
         let new_types = resources::crd_types(crd);
         let group = crd["spec"]["group"].as_str().unwrap_or_default().to_owned();
-        let plural = crd["spec"]["names"]["plural"].as_str().unwrap_or_default().to_owned();
+        let plural = crd["spec"]["names"]["plural"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
         self.unregister(&group, &plural);
         let served = !new_types.is_empty();
         for rt in new_types {
             self.add_type(rt);
         }
-        if served { Vec::new() } else { vec![GroupResource { group, resource: plural }] }
+        if served {
+            Vec::new()
+        } else {
+            vec![GroupResource {
+                group,
+                resource: plural,
+            }]
+        }
     }
 
     /// Stops serving a custom resource.
     pub fn unregister(&mut self, group: &str, plural: &str) {
-        self.types.retain(|t| !(t.is_custom() && t.group == group && t.plural == plural));
-        self.by_path.retain(|(g, _, p), t| !(t.is_custom() && g == group && p == plural));
+        self.types
+            .retain(|t| !(t.is_custom() && t.group == group && t.plural == plural));
+        self.by_path
+            .retain(|(g, _, p), t| !(t.is_custom() && g == group && p == plural));
     }
 }

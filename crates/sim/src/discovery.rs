@@ -1273,7 +1273,11 @@ mod tests {
             || std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.tools/bin/kubectl"),
             std::path::PathBuf::from,
         );
-        assert!(bin.exists(), "{} not found: run scripts/install-deps", bin.display());
+        assert!(
+            bin.exists(),
+            "{} not found: run scripts/install-deps",
+            bin.display()
+        );
         let dir =
             std::env::temp_dir().join(format!("keelson-sim-discovery-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();

@@ -81,11 +81,18 @@ mod tests {
     fn settings_round_trip_and_epoch_moves() {
         let f = Faults::default();
         assert!(!f.should_fail());
-        f.set(FaultSettings { latency_ms: 5, error_rate: 1.0, unreachable: true });
+        f.set(FaultSettings {
+            latency_ms: 5,
+            error_rate: 1.0,
+            unreachable: true,
+        });
         assert!(f.should_fail());
         assert_eq!(f.latency(), Some(Duration::from_millis(5)));
         assert_eq!(f.epoch(), 1);
-        f.set(FaultSettings { unreachable: true, ..Default::default() });
+        f.set(FaultSettings {
+            unreachable: true,
+            ..Default::default()
+        });
         assert_eq!(f.epoch(), 1, "staying unreachable does not bump the epoch");
         assert!(f.get().unreachable);
     }

@@ -47,8 +47,15 @@ pub struct DeleteOptions {
 
 impl DeleteOptions {
     /// Parses a `DeleteOptions` body (may be empty) and the query's `propagationPolicy`.
-    pub fn parse(body: Option<&Value>, query_policy: Option<&str>, dry_run: bool) -> ApiResult<Self> {
-        let mut opts = Self { dry_run, ..Self::default() };
+    pub fn parse(
+        body: Option<&Value>,
+        query_policy: Option<&str>,
+        dry_run: bool,
+    ) -> ApiResult<Self> {
+        let mut opts = Self {
+            dry_run,
+            ..Self::default()
+        };
         let body = body.cloned().unwrap_or(Value::Null);
         let policy = body["propagationPolicy"].as_str().or(query_policy);
         opts.propagation = match policy {
@@ -59,10 +66,16 @@ impl DeleteOptions {
             Some("Background") => Propagation::Background,
             Some("Foreground") => Propagation::Foreground,
             Some("Orphan") => Propagation::Orphan,
-            Some(other) => return Err(ApiError::bad_request(format!("unknown propagationPolicy {other:?}"))),
+            Some(other) => {
+                return Err(ApiError::bad_request(format!(
+                    "unknown propagationPolicy {other:?}"
+                )));
+            }
         };
         opts.uid = body["preconditions"]["uid"].as_str().map(str::to_owned);
-        opts.resource_version = body["preconditions"]["resourceVersion"].as_str().map(str::to_owned);
+        opts.resource_version = body["preconditions"]["resourceVersion"]
+            .as_str()
+            .map(str::to_owned);
         if body["dryRun"].as_array().is_some_and(|a| !a.is_empty()) {
             opts.dry_run = true;
         }
@@ -72,7 +85,13 @@ impl DeleteOptions {
 
 /// `delete` of one object. Returns the object (when it stays, marked for deletion) or a
 /// success `Status` (when it is gone).
-pub fn delete(cluster: &Cluster, rt: &ResourceType, ns: Option<&str>, name: &str, opts: &DeleteOptions) -> ApiResult<Value> {
+pub fn delete(
+    cluster: &Cluster,
+    rt: &ResourceType,
+    ns: Option<&str>,
+    name: &str,
+    opts: &DeleteOptions,
+) -> ApiResult<Value> {
     let mut state = cluster.lock();
     let now = now();
     let resource = gr(rt);
@@ -82,8 +101,14 @@ pub fn delete(cluster: &Cluster, rt: &ResourceType, ns: Option<&str>, name: &str
         .cloned()
         .ok_or_else(|| ApiError::not_found(&rt.group_resource(), name))?;
     let meta = &obj["metadata"];
-    if opts.uid.as_deref().is_some_and(|u| Some(u) != meta["uid"].as_str())
-        || opts.resource_version.as_deref().is_some_and(|r| Some(r) != meta["resourceVersion"].as_str())
+    if opts
+        .uid
+        .as_deref()
+        .is_some_and(|u| Some(u) != meta["uid"].as_str())
+        || opts
+            .resource_version
+            .as_deref()
+            .is_some_and(|r| Some(r) != meta["resourceVersion"].as_str())
     {
         return Err(ApiError::conflict(&rt.group_resource(), name));
     }
@@ -92,17 +117,30 @@ pub fn delete(cluster: &Cluster, rt: &ResourceType, ns: Option<&str>, name: &str
     }
     match begin_delete(&mut state, &resource, &obj, opts.propagation, &now) {
         Some(kept) => Ok(present(rt, &kept)),
-        None => Ok(json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
-            "details": {"name": name, "group": rt.group, "kind": rt.plural, "uid": meta["uid"]}})),
+        None => Ok(
+            json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+            "details": {"name": name, "group": rt.group, "kind": rt.plural, "uid": meta["uid"]}}),
+        ),
     }
 }
 
 /// `deletecollection`: deletes every matching object; returns the list of them.
-pub fn delete_collection(cluster: &Cluster, rt: &ResourceType, ns: Option<&str>, q: &ListQuery, opts: &DeleteOptions) -> ApiResult<Value> {
+pub fn delete_collection(
+    cluster: &Cluster,
+    rt: &ResourceType,
+    ns: Option<&str>,
+    q: &ListQuery,
+    opts: &DeleteOptions,
+) -> ApiResult<Value> {
     let mut state = cluster.lock();
     let now = now();
     let resource = gr(rt);
-    let targets: Vec<Arc<Value>> = state.store.range(&resource, ns, None).filter(|(_, o)| q.matches(o)).map(|(_, o)| Arc::clone(o)).collect();
+    let targets: Vec<Arc<Value>> = state
+        .store
+        .range(&resource, ns, None)
+        .filter(|(_, o)| q.matches(o))
+        .map(|(_, o)| Arc::clone(o))
+        .collect();
     let mut items = Vec::with_capacity(targets.len());
     for obj in targets {
         items.push(present(rt, &obj));
@@ -111,16 +149,28 @@ pub fn delete_collection(cluster: &Cluster, rt: &ResourceType, ns: Option<&str>,
         }
     }
     let rv = state.store.resource_version();
-    Ok(json!({"kind": format!("{}List", rt.kind), "apiVersion": rt.api_version(), "metadata": {"resourceVersion": rv.to_string()}, "items": items}))
+    Ok(
+        json!({"kind": format!("{}List", rt.kind), "apiVersion": rt.api_version(), "metadata": {"resourceVersion": rv.to_string()}, "items": items}),
+    )
 }
 
 /// Starts deleting an object: removes it now, or marks it with a deletionTimestamp when
 /// finalizers (its own or the policy's) must run first. Returns the kept object.
-fn begin_delete(state: &mut ClusterState, resource: &GroupResource, obj: &Arc<Value>, policy: Propagation, now: &str) -> Option<Arc<Value>> {
+fn begin_delete(
+    state: &mut ClusterState,
+    resource: &GroupResource,
+    obj: &Arc<Value>,
+    policy: Propagation,
+    now: &str,
+) -> Option<Arc<Value>> {
     let mut finalizers = finalizers(obj);
     match policy {
-        Propagation::Foreground if !finalizers.iter().any(|f| f == FOREGROUND) => finalizers.push(FOREGROUND.into()),
-        Propagation::Orphan if !finalizers.iter().any(|f| f == ORPHAN) => finalizers.push(ORPHAN.into()),
+        Propagation::Foreground if !finalizers.iter().any(|f| f == FOREGROUND) => {
+            finalizers.push(FOREGROUND.into())
+        }
+        Propagation::Orphan if !finalizers.iter().any(|f| f == ORPHAN) => {
+            finalizers.push(ORPHAN.into())
+        }
         _ => {}
     }
     let namespace_pending = resource.group.is_empty() && resource.resource == "namespaces";
@@ -145,7 +195,14 @@ fn begin_delete(state: &mut ClusterState, resource: &GroupResource, obj: &Arc<Va
     }
     let stored = store_version(state, resource, kept);
     settle(state, vec![Step::Deleting(uid(&stored))], now);
-    state.store.get(resource, &crate::store::object_name(&stored).0, &crate::store::object_name(&stored).1).cloned()
+    state
+        .store
+        .get(
+            resource,
+            &crate::store::object_name(&stored).0,
+            &crate::store::object_name(&stored).1,
+        )
+        .cloned()
 }
 
 /// What to look at after a write.
@@ -184,7 +241,9 @@ pub(crate) fn settle(state: &mut ClusterState, steps: Vec<Step>, now: &str) {
 }
 
 fn finalize(state: &mut ClusterState, uid: &str, now: &str, queue: &mut VecDeque<Step>) {
-    let Some((resource, obj)) = lookup(state, uid) else { return };
+    let Some((resource, obj)) = lookup(state, uid) else {
+        return;
+    };
     if obj["metadata"].get("deletionTimestamp").is_none() {
         return;
     }
@@ -204,7 +263,14 @@ fn finalize(state: &mut ClusterState, uid: &str, now: &str, queue: &mut VecDeque
                 if let Some((dep_res, dep_obj)) = lookup(state, &dep)
                     && dep_obj["metadata"].get("deletionTimestamp").is_none()
                 {
-                    mark_or_remove(state, &dep_res, &dep_obj, Propagation::Foreground, now, queue);
+                    mark_or_remove(
+                        state,
+                        &dep_res,
+                        &dep_obj,
+                        Propagation::Foreground,
+                        now,
+                        queue,
+                    );
                 }
             }
             // Dependents that went at once may have unblocked the owner.
@@ -220,7 +286,14 @@ fn finalize(state: &mut ClusterState, uid: &str, now: &str, queue: &mut VecDeque
     write_finalizers(state, &resource, &obj, fins, now, queue);
 }
 
-fn write_finalizers(state: &mut ClusterState, resource: &GroupResource, obj: &Arc<Value>, fins: Vec<String>, now: &str, queue: &mut VecDeque<Step>) {
+fn write_finalizers(
+    state: &mut ClusterState,
+    resource: &GroupResource,
+    obj: &Arc<Value>,
+    fins: Vec<String>,
+    now: &str,
+    queue: &mut VecDeque<Step>,
+) {
     if fins.is_empty() {
         let (ns, name) = crate::store::object_name(obj);
         let rv = state.store.next_rv();
@@ -233,12 +306,29 @@ fn write_finalizers(state: &mut ClusterState, resource: &GroupResource, obj: &Ar
     }
 }
 
-fn terminate_namespace(state: &mut ClusterState, ns_obj: &Arc<Value>, now: &str, queue: &mut VecDeque<Step>) {
-    let ns = ns_obj["metadata"]["name"].as_str().unwrap_or_default().to_owned();
-    let namespaced: Vec<GroupResource> = state.types().iter().filter(|t| t.namespaced).map(|t| gr(t)).collect();
+fn terminate_namespace(
+    state: &mut ClusterState,
+    ns_obj: &Arc<Value>,
+    now: &str,
+    queue: &mut VecDeque<Step>,
+) {
+    let ns = ns_obj["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let namespaced: Vec<GroupResource> = state
+        .types()
+        .iter()
+        .filter(|t| t.namespaced)
+        .map(|t| gr(t))
+        .collect();
     let mut remaining = 0;
     for resource in namespaced {
-        let objs: Vec<Arc<Value>> = state.store.range(&resource, Some(&ns), None).map(|(_, o)| Arc::clone(o)).collect();
+        let objs: Vec<Arc<Value>> = state
+            .store
+            .range(&resource, Some(&ns), None)
+            .map(|(_, o)| Arc::clone(o))
+            .collect();
         for obj in objs {
             if obj["metadata"].get("deletionTimestamp").is_none() {
                 mark_or_remove(state, &resource, &obj, Propagation::Background, now, queue);
@@ -260,9 +350,19 @@ fn terminate_namespace(state: &mut ClusterState, ns_obj: &Arc<Value>, now: &str,
     }
 }
 
-fn mark_or_remove(state: &mut ClusterState, resource: &GroupResource, obj: &Arc<Value>, policy: Propagation, now: &str, queue: &mut VecDeque<Step>) {
+fn mark_or_remove(
+    state: &mut ClusterState,
+    resource: &GroupResource,
+    obj: &Arc<Value>,
+    policy: Propagation,
+    now: &str,
+    queue: &mut VecDeque<Step>,
+) {
     let mut fins = finalizers(obj);
-    if policy == Propagation::Foreground && !state.store.dependents_of(&uid(obj)).is_empty() && !fins.iter().any(|f| f == FOREGROUND) {
+    if policy == Propagation::Foreground
+        && !state.store.dependents_of(&uid(obj)).is_empty()
+        && !fins.iter().any(|f| f == FOREGROUND)
+    {
         fins.push(FOREGROUND.into());
     }
     if fins.is_empty() {
@@ -281,9 +381,14 @@ fn mark_or_remove(state: &mut ClusterState, resource: &GroupResource, obj: &Arc<
 }
 
 fn collect_orphan(state: &mut ClusterState, uid: &str, now: &str, queue: &mut VecDeque<Step>) {
-    let Some((resource, obj)) = lookup(state, uid) else { return };
+    let Some((resource, obj)) = lookup(state, uid) else {
+        return;
+    };
     let owners = owner_uids(&obj);
-    let alive: Vec<&String> = owners.iter().filter(|o| state.store.locate(o).is_some()).collect();
+    let alive: Vec<&String> = owners
+        .iter()
+        .filter(|o| state.store.locate(o).is_some())
+        .collect();
     if owners.is_empty() {
         return;
     }
@@ -292,7 +397,11 @@ fn collect_orphan(state: &mut ClusterState, uid: &str, now: &str, queue: &mut Ve
             mark_or_remove(state, &resource, &obj, Propagation::Background, now, queue);
         }
     } else if alive.len() < owners.len() {
-        let dangling: Vec<String> = owners.iter().filter(|o| state.store.locate(o).is_none()).cloned().collect();
+        let dangling: Vec<String> = owners
+            .iter()
+            .filter(|o| state.store.locate(o).is_none())
+            .cloned()
+            .collect();
         for owner in dangling {
             drop_owner_ref(state, uid, &owner);
         }
@@ -300,7 +409,9 @@ fn collect_orphan(state: &mut ClusterState, uid: &str, now: &str, queue: &mut Ve
 }
 
 fn drop_owner_ref(state: &mut ClusterState, dependent: &str, owner: &str) {
-    let Some((resource, obj)) = lookup(state, dependent) else { return };
+    let Some((resource, obj)) = lookup(state, dependent) else {
+        return;
+    };
     let mut next = (*obj).clone();
     if let Some(refs) = next["metadata"]["ownerReferences"].as_array_mut() {
         refs.retain(|r| r["uid"].as_str() != Some(owner));
@@ -319,14 +430,27 @@ fn after_remove(state: &mut ClusterState, obj: &Value, resource: &GroupResource,
     settle(state, queue.into(), now);
 }
 
-fn after_remove_queued(state: &mut ClusterState, obj: &Value, resource: &GroupResource, _now: &str, queue: &mut VecDeque<Step>) {
+fn after_remove_queued(
+    state: &mut ClusterState,
+    obj: &Value,
+    resource: &GroupResource,
+    _now: &str,
+    queue: &mut VecDeque<Step>,
+) {
     if resource.group.is_empty() && resource.resource == "services" {
         state.alloc.release(obj);
     }
-    if resource.group == "apiextensions.k8s.io" && resource.resource == "customresourcedefinitions" {
+    if resource.group == "apiextensions.k8s.io" && resource.resource == "customresourcedefinitions"
+    {
         let group = obj["spec"]["group"].as_str().unwrap_or_default().to_owned();
-        let plural = obj["spec"]["names"]["plural"].as_str().unwrap_or_default().to_owned();
-        let gone = GroupResource { group: group.clone(), resource: plural.clone() };
+        let plural = obj["spec"]["names"]["plural"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let gone = GroupResource {
+            group: group.clone(),
+            resource: plural.clone(),
+        };
         drop_resource(state, &gone);
         state.unregister(&group, &plural);
     }
@@ -334,7 +458,9 @@ fn after_remove_queued(state: &mut ClusterState, obj: &Value, resource: &GroupRe
         queue.push_back(Step::Orphaned(dep));
     }
     if let Some(ns) = obj["metadata"]["namespace"].as_str()
-        && let Some(ns_obj) = state.store.get(&GroupResource::new("", "namespaces"), "", ns)
+        && let Some(ns_obj) = state
+            .store
+            .get(&GroupResource::new("", "namespaces"), "", ns)
         && ns_obj["metadata"].get("deletionTimestamp").is_some()
     {
         queue.push_back(Step::Deleting(uid(ns_obj)));
@@ -343,7 +469,11 @@ fn after_remove_queued(state: &mut ClusterState, obj: &Value, resource: &GroupRe
 
 /// Removes every object of a resource that stopped being served.
 pub(crate) fn drop_resource(state: &mut ClusterState, resource: &GroupResource) {
-    let names: Vec<(String, String)> = state.store.range(resource, None, None).map(|(k, _)| k.clone()).collect();
+    let names: Vec<(String, String)> = state
+        .store
+        .range(resource, None, None)
+        .map(|(k, _)| k.clone())
+        .collect();
     for (ns, name) in names {
         let rv = state.store.next_rv();
         state.store.remove(resource, &ns, &name, rv);
@@ -358,14 +488,27 @@ fn store_version(state: &mut ClusterState, resource: &GroupResource, mut obj: Va
 
 fn lookup(state: &ClusterState, uid: &str) -> Option<(GroupResource, Arc<Value>)> {
     let loc = state.store.locate(uid)?.clone();
-    let obj = state.store.get(&loc.resource, &loc.namespace, &loc.name)?.clone();
+    let obj = state
+        .store
+        .get(&loc.resource, &loc.namespace, &loc.name)?
+        .clone();
     Some((loc.resource, obj))
 }
 
 fn finalizers(obj: &Value) -> Vec<String> {
-    obj["metadata"]["finalizers"].as_array().map(|a| a.iter().filter_map(|f| f.as_str().map(str::to_owned)).collect()).unwrap_or_default()
+    obj["metadata"]["finalizers"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|f| f.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn uid(obj: &Value) -> String {
-    obj["metadata"]["uid"].as_str().unwrap_or_default().to_owned()
+    obj["metadata"]["uid"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
 }

@@ -51,7 +51,11 @@ pub fn parse_path(path: &str) -> ApiResult<Route> {
     let segs: Vec<String> = path
         .split('/')
         .filter(|s| !s.is_empty())
-        .map(|s| urlencoding::decode(s).map(|c| c.into_owned()).unwrap_or_else(|_| s.to_owned()))
+        .map(|s| {
+            urlencoding::decode(s)
+                .map(|c| c.into_owned())
+                .unwrap_or_else(|_| s.to_owned())
+        })
         .collect();
     let s: Vec<&str> = segs.iter().map(String::as_str).collect();
     let route = match s.as_slice() {
@@ -60,14 +64,30 @@ pub fn parse_path(path: &str) -> ApiResult<Route> {
         ["api"] => Route::CoreVersions,
         ["apis"] => Route::Groups,
         ["apis", g] => Route::Group((*g).to_owned()),
-        ["api", v] => Route::ResourceList { group: String::new(), version: (*v).to_owned() },
-        ["apis", g, v] => Route::ResourceList { group: (*g).to_owned(), version: (*v).to_owned() },
+        ["api", v] => Route::ResourceList {
+            group: String::new(),
+            version: (*v).to_owned(),
+        },
+        ["apis", g, v] => Route::ResourceList {
+            group: (*g).to_owned(),
+            version: (*v).to_owned(),
+        },
         ["openapi", "v2"] => Route::OpenApiV2,
         ["openapi", "v3"] => Route::OpenApiV3Index,
-        ["openapi", "v3", "api", v] => Route::OpenApiV3 { group: String::new(), version: (*v).to_owned() },
-        ["openapi", "v3", "apis", g, v] => Route::OpenApiV3 { group: (*g).to_owned(), version: (*v).to_owned() },
-        ["api", v, rest @ ..] => Route::Resource(resource_path("", v, rest).ok_or_else(|| ApiError::no_route(path))?),
-        ["apis", g, v, rest @ ..] => Route::Resource(resource_path(g, v, rest).ok_or_else(|| ApiError::no_route(path))?),
+        ["openapi", "v3", "api", v] => Route::OpenApiV3 {
+            group: String::new(),
+            version: (*v).to_owned(),
+        },
+        ["openapi", "v3", "apis", g, v] => Route::OpenApiV3 {
+            group: (*g).to_owned(),
+            version: (*v).to_owned(),
+        },
+        ["api", v, rest @ ..] => {
+            Route::Resource(resource_path("", v, rest).ok_or_else(|| ApiError::no_route(path))?)
+        }
+        ["apis", g, v, rest @ ..] => {
+            Route::Resource(resource_path(g, v, rest).ok_or_else(|| ApiError::no_route(path))?)
+        }
         _ => return Err(ApiError::no_route(path)),
     };
     Ok(route)
@@ -84,7 +104,9 @@ fn resource_path(group: &str, version: &str, rest: &[&str]) -> Option<ResourcePa
     };
     Some(match rest {
         [plural] => mk(None, plural, None, None),
-        ["namespaces", ns, plural] if !matches!(*plural, "status" | "finalize") => mk(Some(ns), plural, None, None),
+        ["namespaces", ns, plural] if !matches!(*plural, "status" | "finalize") => {
+            mk(Some(ns), plural, None, None)
+        }
         ["namespaces", ns, plural, name] => mk(Some(ns), plural, Some(name), None),
         ["namespaces", ns, plural, name, sub] => mk(Some(ns), plural, Some(name), Some(sub)),
         [plural, name] => mk(None, plural, Some(name), None),
@@ -103,7 +125,11 @@ impl Query {
         let mut map = HashMap::new();
         for pair in raw.unwrap_or_default().split('&').filter(|p| !p.is_empty()) {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            let decode = |s: &str| urlencoding::decode(&s.replace('+', " ")).map(|c| c.into_owned()).unwrap_or_default();
+            let decode = |s: &str| {
+                urlencoding::decode(&s.replace('+', " "))
+                    .map(|c| c.into_owned())
+                    .unwrap_or_default()
+            };
             map.insert(decode(k), decode(v));
         }
         Self(map)
@@ -123,7 +149,10 @@ impl Query {
     pub fn number(&self, key: &str) -> ApiResult<Option<u64>> {
         self.get(key)
             .filter(|s| !s.is_empty())
-            .map(|s| s.parse().map_err(|_| ApiError::bad_request(format!("invalid {key}: {s:?}"))))
+            .map(|s| {
+                s.parse()
+                    .map_err(|_| ApiError::bad_request(format!("invalid {key}: {s:?}")))
+            })
             .transpose()
     }
 }
@@ -136,15 +165,35 @@ mod tests {
     #[test]
     fn paths_parse() {
         let r = parse_path("/api/v1/namespaces/default/configmaps/x").unwrap();
-        let Route::Resource(p) = r else { panic!("not a resource") };
-        assert_eq!((p.namespace.as_deref(), p.plural.as_str(), p.name.as_deref()), (Some("default"), "configmaps", Some("x")));
-        let Route::Resource(p) = parse_path("/api/v1/namespaces/default").unwrap() else { panic!() };
-        assert_eq!((p.plural.as_str(), p.name.as_deref()), ("namespaces", Some("default")));
-        let Route::Resource(p) = parse_path("/api/v1/namespaces/default/status").unwrap() else { panic!() };
+        let Route::Resource(p) = r else {
+            panic!("not a resource")
+        };
+        assert_eq!(
+            (p.namespace.as_deref(), p.plural.as_str(), p.name.as_deref()),
+            (Some("default"), "configmaps", Some("x"))
+        );
+        let Route::Resource(p) = parse_path("/api/v1/namespaces/default").unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            (p.plural.as_str(), p.name.as_deref()),
+            ("namespaces", Some("default"))
+        );
+        let Route::Resource(p) = parse_path("/api/v1/namespaces/default/status").unwrap() else {
+            panic!()
+        };
         assert_eq!(p.subresource.as_deref(), Some("status"));
-        let Route::Resource(p) = parse_path("/apis/apps/v1/deployments").unwrap() else { panic!() };
-        assert_eq!((p.group.as_str(), p.namespace, p.name), ("apps", None, None));
-        assert_eq!(parse_path("/apis/apps").unwrap(), Route::Group("apps".into()));
+        let Route::Resource(p) = parse_path("/apis/apps/v1/deployments").unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            (p.group.as_str(), p.namespace, p.name),
+            ("apps", None, None)
+        );
+        assert_eq!(
+            parse_path("/apis/apps").unwrap(),
+            Route::Group("apps".into())
+        );
         assert!(parse_path("/nope").is_err());
         let q = Query::parse(Some("labelSelector=app%3Dx%2Cb+in+(1)&watch=true"));
         assert_eq!(q.get("labelSelector"), Some("app=x,b in (1)"));

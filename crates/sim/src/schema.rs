@@ -62,7 +62,8 @@ impl Schema<'_> {
             Schema::Custom(schema) => custom_node(schema, path).is_none_or(|node| {
                 node.get("properties").is_none()
                     && (node.get("additionalProperties").is_some()
-                        || node.get("x-kubernetes-preserve-unknown-fields") == Some(&Value::Bool(true)))
+                        || node.get("x-kubernetes-preserve-unknown-fields")
+                            == Some(&Value::Bool(true)))
             }),
             Schema::Deduced => true,
         }
@@ -73,10 +74,12 @@ impl Schema<'_> {
         match self {
             Schema::Builtin { group, .. } => builtin_atomic_map(group, path),
             Schema::Deduced => false,
-            Schema::Custom(schema) => custom_node(schema, path)
-                .and_then(|n| n.get("x-kubernetes-map-type"))
-                .and_then(Value::as_str)
-                == Some("atomic"),
+            Schema::Custom(schema) => {
+                custom_node(schema, path)
+                    .and_then(|n| n.get("x-kubernetes-map-type"))
+                    .and_then(Value::as_str)
+                    == Some("atomic")
+            }
         }
     }
 }
@@ -156,17 +159,26 @@ fn builtin_free_map(group: &str, kind: &str, path: &[&str]) -> bool {
     if path.len() >= 2 && path[path.len() - 2] == "metadata" {
         return matches!(path[path.len() - 1], "labels" | "annotations");
     }
-    match (group, kind, path) {
-        ("", "ConfigMap", ["data" | "binaryData"]) | ("", "Secret", ["data" | "stringData"]) => true,
-        ("", "Service", ["spec", "selector"]) => true,
-        ("", "ReplicationController", ["spec", "selector"]) => true,
-        (_, _, [.., "matchLabels"]) => true,
-        ("", "ResourceQuota", ["spec", "hard"] | ["status", "hard" | "used"]) => true,
-        ("", "PersistentVolumeClaim", ["spec", "resources", "requests" | "limits"]) => true,
-        ("", "PersistentVolumeClaim", ["status", "capacity"]) => true,
-        ("", "Node", ["status", "capacity" | "allocatable"]) => true,
-        _ => false,
-    }
+    matches!(
+        (group, kind, path),
+        ("", "ConfigMap", ["data" | "binaryData"])
+            | ("", "Secret", ["data" | "stringData"])
+            | ("", "Service", ["spec", "selector"])
+            | ("", "ReplicationController", ["spec", "selector"])
+            | (_, _, [.., "matchLabels"])
+            | (
+                "",
+                "ResourceQuota",
+                ["spec", "hard"] | ["status", "hard" | "used"]
+            )
+            | (
+                "",
+                "PersistentVolumeClaim",
+                ["spec", "resources", "requests" | "limits"]
+            )
+            | ("", "PersistentVolumeClaim", ["status", "capacity"])
+            | ("", "Node", ["status", "capacity" | "allocatable"])
+    )
 }
 
 /// `metav1.LabelSelector` is an atomic struct: apply owns a selector as a whole.
@@ -218,7 +230,11 @@ fn custom_list_kind(node: &Value) -> ListKind {
             let keys: Vec<String> = node
                 .get("x-kubernetes-list-map-keys")
                 .and_then(Value::as_array)
-                .map(|a| a.iter().filter_map(|k| k.as_str().map(str::to_owned)).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|k| k.as_str().map(str::to_owned))
+                        .collect()
+                })
                 .unwrap_or_default();
             ListKind::Map(intern_keys(keys))
         }
@@ -236,7 +252,10 @@ fn intern_keys(keys: Vec<String>) -> &'static [&'static str] {
     if let Some(found) = map.get(&keys) {
         return found;
     }
-    let leaked: Vec<&'static str> = keys.iter().map(|k| &*Box::leak(k.clone().into_boxed_str())).collect();
+    let leaked: Vec<&'static str> = keys
+        .iter()
+        .map(|k| &*Box::leak(k.clone().into_boxed_str()))
+        .collect();
     let leaked: &'static [&'static str] = Box::leak(leaked.into_boxed_slice());
     map.insert(keys, leaked);
     leaked
@@ -248,7 +267,10 @@ mod tests {
 
     #[test]
     fn deployment_containers_are_keyed_by_name() {
-        let s = Schema::Builtin { group: "apps", kind: "Deployment" };
+        let s = Schema::Builtin {
+            group: "apps",
+            kind: "Deployment",
+        };
         assert_eq!(
             s.list_kind(&["spec", "template", "spec", "containers"]),
             ListKind::Map(&["name"])
@@ -257,7 +279,10 @@ mod tests {
             s.list_kind(&["spec", "template", "spec", "containers", "ports"]),
             ListKind::Map(&["containerPort", "protocol"])
         );
-        assert_eq!(s.list_kind(&["spec", "template", "spec", "containers", "args"]), ListKind::Atomic);
+        assert_eq!(
+            s.list_kind(&["spec", "template", "spec", "containers", "args"]),
+            ListKind::Atomic
+        );
         assert!(s.is_free_map(&["spec", "template", "metadata", "labels"]));
         assert!(s.is_free_map(&["spec", "selector", "matchLabels"]));
         assert!(!s.is_free_map(&["spec", "template"]));

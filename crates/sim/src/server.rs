@@ -111,7 +111,10 @@ impl Stats {
 
     /// Requests of one verb so far.
     pub fn get(&self, verb: Verb) -> u64 {
-        VERBS.iter().position(|(v, _)| *v == verb).map_or(0, |i| self.counts[i].load(Ordering::Relaxed))
+        VERBS
+            .iter()
+            .position(|(v, _)| *v == verb)
+            .map_or(0, |i| self.counts[i].load(Ordering::Relaxed))
     }
 }
 
@@ -128,7 +131,10 @@ pub(crate) struct Shared {
 
 impl Shared {
     pub(crate) fn stats_json(&self) -> Value {
-        let by_verb: serde_json::Map<String, Value> = VERBS.iter().map(|(v, n)| ((*n).to_owned(), self.stats.get(*v).into())).collect();
+        let by_verb: serde_json::Map<String, Value> = VERBS
+            .iter()
+            .map(|(v, n)| ((*n).to_owned(), self.stats.get(*v).into()))
+            .collect();
         let objects: usize = self.clusters.values().map(|c| c.lock().store.total()).sum();
         json!({"requests": by_verb, "clusters": self.clusters.len(), "objects": objects})
     }
@@ -150,9 +156,21 @@ pub struct SimHandle {
 impl SimHandle {
     /// Starts a simulator.
     pub async fn start(config: SimConfig) -> Result<Self, SimError> {
-        let listener = TcpListener::bind(config.listen).await.map_err(|source| SimError::Bind { addr: config.listen.to_string(), source })?;
-        let addr = listener.local_addr().map_err(|source| SimError::Bind { addr: config.listen.to_string(), source })?;
-        let tls = if config.tls { Some(crate::tls::generate().map_err(SimError::Tls)?) } else { None };
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| SimError::Bind {
+                addr: config.listen.to_string(),
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| SimError::Bind {
+            addr: config.listen.to_string(),
+            source,
+        })?;
+        let tls = if config.tls {
+            Some(crate::tls::generate().map_err(SimError::Tls)?)
+        } else {
+            None
+        };
         let mut clusters = HashMap::new();
         for i in 1..=config.clusters {
             let name = format!("c{i}");
@@ -165,15 +183,37 @@ impl SimHandle {
                 tasks.push(workload::spawn(Arc::clone(cluster), wl.clone()));
             }
         }
-        let shared = Arc::new(Shared { clusters, config, stats: Stats::default(), admin_token: format!("admin-{}", uuid::Uuid::new_v4().simple()), addr: addr.to_string() });
-        let acceptor = tls.as_ref().map(|t| tokio_rustls::TlsAcceptor::from(Arc::clone(&t.server_config)));
-        tasks.push(tokio::spawn(accept_loop(listener, acceptor, Arc::clone(&shared))));
-        Ok(Self { addr, ca_pem: tls.map(|t| t.ca_pem), admin_token: shared.admin_token.clone(), shared, tasks })
+        let shared = Arc::new(Shared {
+            clusters,
+            config,
+            stats: Stats::default(),
+            admin_token: format!("admin-{}", uuid::Uuid::new_v4().simple()),
+            addr: addr.to_string(),
+        });
+        let acceptor = tls
+            .as_ref()
+            .map(|t| tokio_rustls::TlsAcceptor::from(Arc::clone(&t.server_config)));
+        tasks.push(tokio::spawn(accept_loop(
+            listener,
+            acceptor,
+            Arc::clone(&shared),
+        )));
+        Ok(Self {
+            addr,
+            ca_pem: tls.map(|t| t.ca_pem),
+            admin_token: shared.admin_token.clone(),
+            shared,
+            tasks,
+        })
     }
 
     /// The base URL of a cluster.
     pub fn server_url(&self, cluster: &str) -> String {
-        let scheme = if self.ca_pem.is_some() { "https" } else { "http" };
+        let scheme = if self.ca_pem.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         format!("{scheme}://{}/clusters/{cluster}", self.addr)
     }
 
@@ -184,7 +224,11 @@ impl SimHandle {
         names
             .into_iter()
             .filter_map(|n| self.shared.clusters.get(n))
-            .map(|c| ClusterEndpoint { name: c.name.clone(), server: self.server_url(&c.name), token: c.token.clone() })
+            .map(|c| ClusterEndpoint {
+                name: c.name.clone(),
+                server: self.server_url(&c.name),
+                token: c.token.clone(),
+            })
             .collect()
     }
 
@@ -212,7 +256,11 @@ impl Drop for SimHandle {
     }
 }
 
-async fn accept_loop(listener: TcpListener, tls: Option<tokio_rustls::TlsAcceptor>, shared: Arc<Shared>) {
+async fn accept_loop(
+    listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    shared: Arc<Shared>,
+) {
     loop {
         let (stream, _) = match listener.accept().await {
             Ok(conn) => conn,
@@ -226,7 +274,9 @@ async fn accept_loop(listener: TcpListener, tls: Option<tokio_rustls::TlsAccepto
         let shared = Arc::clone(&shared);
         let tls = tls.clone();
         tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req| crate::http::handle(Arc::clone(&shared), req));
+            let service = hyper::service::service_fn(move |req| {
+                crate::http::handle(Arc::clone(&shared), req)
+            });
             let builder = auto::Builder::new(TokioExecutor::new());
             let result = match tls {
                 Some(acceptor) => match acceptor.accept(stream).await {
@@ -236,7 +286,11 @@ async fn accept_loop(listener: TcpListener, tls: Option<tokio_rustls::TlsAccepto
                         return;
                     }
                 },
-                None => builder.serve_connection(TokioIo::new(stream), service).await,
+                None => {
+                    builder
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await
+                }
             };
             if let Err(e) = result {
                 tracing::debug!(error = %e, "connection ended with an error");

@@ -19,7 +19,10 @@ pub struct GroupResource {
 impl GroupResource {
     /// A group/resource pair.
     pub fn new(group: &str, resource: &str) -> Self {
-        Self { group: group.to_owned(), resource: resource.to_owned() }
+        Self {
+            group: group.to_owned(),
+            resource: resource.to_owned(),
+        }
     }
 }
 
@@ -136,8 +139,15 @@ impl Store {
     }
 
     /// The object at this location.
-    pub fn get(&self, resource: &GroupResource, namespace: &str, name: &str) -> Option<&Arc<Value>> {
-        self.objects.get(resource)?.get(&(namespace.to_owned(), name.to_owned()))
+    pub fn get(
+        &self,
+        resource: &GroupResource,
+        namespace: &str,
+        name: &str,
+    ) -> Option<&Arc<Value>> {
+        self.objects
+            .get(resource)?
+            .get(&(namespace.to_owned(), name.to_owned()))
     }
 
     /// Objects of a resource, optionally in one namespace, in (namespace, name) order,
@@ -181,7 +191,10 @@ impl Store {
 
     /// Uids of objects that name `owner_uid` in their ownerReferences.
     pub fn dependents_of(&self, owner_uid: &str) -> Vec<String> {
-        self.dependents.get(owner_uid).map(|s| s.iter().cloned().collect()).unwrap_or_default()
+        self.dependents
+            .get(owner_uid)
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// The next resourceVersion, reserved for a write about to happen.
@@ -200,21 +213,50 @@ impl Store {
         if let Some(prev) = &previous {
             self.unindex(prev);
         }
-        self.index(&object, Location { resource: resource.clone(), namespace, name });
-        let kind = if previous.is_some() { EventType::Modified } else { EventType::Added };
-        self.emit(Event { rv, kind, resource: resource.clone(), object: Arc::clone(&object), previous });
+        self.index(
+            &object,
+            Location {
+                resource: resource.clone(),
+                namespace,
+                name,
+            },
+        );
+        let kind = if previous.is_some() {
+            EventType::Modified
+        } else {
+            EventType::Added
+        };
+        self.emit(Event {
+            rv,
+            kind,
+            resource: resource.clone(),
+            object: Arc::clone(&object),
+            previous,
+        });
         object
     }
 
     /// Removes the object; the DELETED event carries it with resourceVersion `rv`.
-    pub fn remove(&mut self, resource: &GroupResource, namespace: &str, name: &str, rv: u64) -> Option<Arc<Value>> {
+    pub fn remove(
+        &mut self,
+        resource: &GroupResource,
+        namespace: &str,
+        name: &str,
+        rv: u64,
+    ) -> Option<Arc<Value>> {
         let map = self.objects.get_mut(resource)?;
         let previous = map.remove(&(namespace.to_owned(), name.to_owned()))?;
         self.unindex(&previous);
         let mut last = (*previous).clone();
         set_resource_version(&mut last, rv);
         let last = Arc::new(last);
-        self.emit(Event { rv, kind: EventType::Deleted, resource: resource.clone(), object: Arc::clone(&last), previous: None });
+        self.emit(Event {
+            rv,
+            kind: EventType::Deleted,
+            resource: resource.clone(),
+            object: Arc::clone(&last),
+            previous: None,
+        });
         Some(last)
     }
 
@@ -231,15 +273,22 @@ impl Store {
     }
 
     fn index(&mut self, object: &Value, location: Location) {
-        let Some(uid) = object["metadata"]["uid"].as_str() else { return };
+        let Some(uid) = object["metadata"]["uid"].as_str() else {
+            return;
+        };
         for owner in owner_uids(object) {
-            self.dependents.entry(owner).or_default().insert(uid.to_owned());
+            self.dependents
+                .entry(owner)
+                .or_default()
+                .insert(uid.to_owned());
         }
         self.by_uid.insert(uid.to_owned(), location);
     }
 
     fn unindex(&mut self, object: &Value) {
-        let Some(uid) = object["metadata"]["uid"].as_str() else { return };
+        let Some(uid) = object["metadata"]["uid"].as_str() else {
+            return;
+        };
         for owner in owner_uids(object) {
             if let Some(set) = self.dependents.get_mut(&owner) {
                 set.remove(uid);
@@ -265,7 +314,11 @@ pub fn object_name(object: &Value) -> ObjectName {
 pub fn owner_uids(object: &Value) -> Vec<String> {
     object["metadata"]["ownerReferences"]
         .as_array()
-        .map(|refs| refs.iter().filter_map(|r| r["uid"].as_str().map(str::to_owned)).collect())
+        .map(|refs| {
+            refs.iter()
+                .filter_map(|r| r["uid"].as_str().map(str::to_owned))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -308,7 +361,8 @@ mod tests {
         let mut s = Store::new(10, 16);
         let gr = GroupResource::new("", "configmaps");
         let mut child = cm("child", "u2", 3);
-        child["metadata"]["ownerReferences"] = json!([{"uid": "u1", "name": "owner", "kind": "ConfigMap", "apiVersion": "v1"}]);
+        child["metadata"]["ownerReferences"] =
+            json!([{"uid": "u1", "name": "owner", "kind": "ConfigMap", "apiVersion": "v1"}]);
         s.put(&gr, 2, cm("owner", "u1", 2));
         s.put(&gr, 3, child);
         assert_eq!(s.dependents_of("u1"), vec!["u2".to_owned()]);

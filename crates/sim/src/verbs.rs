@@ -30,7 +30,10 @@ pub struct WriteOptions {
 impl WriteOptions {
     /// Options for writes the simulator makes itself.
     pub fn system(manager: &str) -> Self {
-        Self { manager: manager.to_owned(), ..Self::default() }
+        Self {
+            manager: manager.to_owned(),
+            ..Self::default()
+        }
     }
 
     fn status(&self) -> bool {
@@ -80,7 +83,9 @@ pub struct ListQuery {
 impl ListQuery {
     /// Whether an object passes the selectors.
     pub fn matches(&self, obj: &Value) -> bool {
-        self.labels.as_ref().is_none_or(|l| l.matches(obj["metadata"]["labels"].as_object()))
+        self.labels
+            .as_ref()
+            .is_none_or(|l| l.matches(obj["metadata"]["labels"].as_object()))
             && self.fields.as_ref().is_none_or(|f| f.matches(obj))
     }
 }
@@ -101,8 +106,17 @@ pub fn get(cluster: &Cluster, rt: &ResourceType, ns: Option<&str>, name: &str) -
 }
 
 /// `list` of a resource, optionally in one namespace.
-pub fn list(cluster: &Cluster, rt: &ResourceType, ns: Option<&str>, q: &ListQuery) -> ApiResult<Value> {
-    let after = q.continue_token.as_deref().map(decode_continue).transpose()?;
+pub fn list(
+    cluster: &Cluster,
+    rt: &ResourceType,
+    ns: Option<&str>,
+    q: &ListQuery,
+) -> ApiResult<Value> {
+    let after = q
+        .continue_token
+        .as_deref()
+        .map(decode_continue)
+        .transpose()?;
     let state = cluster.lock();
     let rv = state.store.resource_version();
     let mut items = Vec::new();
@@ -127,26 +141,51 @@ pub fn list(cluster: &Cluster, rt: &ResourceType, ns: Option<&str>, q: &ListQuer
         meta.insert("continue".into(), encode_continue(rv, &last).into());
         meta.insert("remainingItemCount".into(), remaining.into());
     }
-    Ok(json!({"kind": format!("{}List", rt.kind), "apiVersion": rt.api_version(), "metadata": meta, "items": items}))
+    Ok(
+        json!({"kind": format!("{}List", rt.kind), "apiVersion": rt.api_version(), "metadata": meta, "items": items}),
+    )
 }
 
 /// `create`.
-pub fn create(cluster: &Cluster, rt: &ResourceType, ns: Option<&str>, mut body: Value, opts: &WriteOptions) -> ApiResult<Value> {
+pub fn create(
+    cluster: &Cluster,
+    rt: &ResourceType,
+    ns: Option<&str>,
+    mut body: Value,
+    opts: &WriteOptions,
+) -> ApiResult<Value> {
     check_body(rt, &body)?;
     let now = now();
     let mut state = cluster.lock();
     let meta = meta_mut(&mut body)?;
-    if meta.get("name").and_then(Value::as_str).is_none_or(str::is_empty) {
-        let prefix = meta.get("generateName").and_then(Value::as_str).unwrap_or_default().to_owned();
+    if meta
+        .get("name")
+        .and_then(Value::as_str)
+        .is_none_or(str::is_empty)
+    {
+        let prefix = meta
+            .get("generateName")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
         if prefix.is_empty() {
-            return Err(ApiError::invalid(&rt.kind, "", "metadata.name: Required value: name or generateName is required"));
+            return Err(ApiError::invalid(
+                &rt.kind,
+                "",
+                "metadata.name: Required value: name or generateName is required",
+            ));
         }
         meta.insert("name".into(), format!("{prefix}{}", random_suffix()).into());
     }
     set_namespace(rt, meta, ns)?;
     let name = meta["name"].as_str().unwrap_or_default().to_owned();
-    if state.store.get(&gr(rt), ns.unwrap_or_default(), &name).is_some() {
-        return Err(ApiError::already_exists(&rt.group_resource(), &name).with_details(&rt.group, &rt.plural, &name));
+    if state
+        .store
+        .get(&gr(rt), ns.unwrap_or_default(), &name)
+        .is_some()
+    {
+        return Err(ApiError::already_exists(&rt.group_resource(), &name)
+            .with_details(&rt.group, &rt.plural, &name));
     }
     check_namespace(&state, rt, ns)?;
     if rt.has_status && !opts.status() {
@@ -157,14 +196,24 @@ pub fn create(cluster: &Cluster, rt: &ResourceType, ns: Option<&str>, mut body: 
 }
 
 /// `update` (PUT) of an object or its status.
-pub fn update(cluster: &Cluster, rt: &ResourceType, ns: Option<&str>, name: &str, mut body: Value, opts: &WriteOptions) -> ApiResult<Value> {
+pub fn update(
+    cluster: &Cluster,
+    rt: &ResourceType,
+    ns: Option<&str>,
+    name: &str,
+    mut body: Value,
+    opts: &WriteOptions,
+) -> ApiResult<Value> {
     check_body(rt, &body)?;
     let now = now();
     let mut state = cluster.lock();
     let meta = meta_mut(&mut body)?;
     check_name(meta, name)?;
     set_namespace(rt, meta, ns)?;
-    let old = state.store.get(&gr(rt), ns.unwrap_or_default(), name).cloned();
+    let old = state
+        .store
+        .get(&gr(rt), ns.unwrap_or_default(), name)
+        .cloned();
     let Some(old) = old else {
         if opts.status() {
             return Err(ApiError::not_found(&rt.group_resource(), name));
@@ -174,9 +223,13 @@ pub fn update(cluster: &Cluster, rt: &ResourceType, ns: Option<&str>, name: &str
         return create(cluster, rt, ns, body, opts);
     };
     if let Some(rv) = body["metadata"]["resourceVersion"].as_str()
-        && rv != old["metadata"]["resourceVersion"].as_str().unwrap_or_default()
+        && rv
+            != old["metadata"]["resourceVersion"]
+                .as_str()
+                .unwrap_or_default()
     {
-        return Err(ApiError::conflict(&rt.group_resource(), name).with_details(&rt.group, &rt.plural, name));
+        return Err(ApiError::conflict(&rt.group_resource(), name)
+            .with_details(&rt.group, &rt.plural, name));
     }
     let new = merge_status_rules(rt, &old, body, opts);
     let stored = commit(&mut state, rt, Some(old), new, opts, &now, true)?;
@@ -184,23 +237,38 @@ pub fn update(cluster: &Cluster, rt: &ResourceType, ns: Option<&str>, name: &str
 }
 
 /// `patch` of an object or its status, including server-side apply.
-pub fn patch(cluster: &Cluster, rt: &ResourceType, ns: Option<&str>, name: &str, kind: PatchKind, body: &Value, opts: &WriteOptions) -> ApiResult<Value> {
+pub fn patch(
+    cluster: &Cluster,
+    rt: &ResourceType,
+    ns: Option<&str>,
+    name: &str,
+    kind: PatchKind,
+    body: &Value,
+    opts: &WriteOptions,
+) -> ApiResult<Value> {
     let now = now();
     let mut state = cluster.lock();
-    let old = state.store.get(&gr(rt), ns.unwrap_or_default(), name).cloned();
+    let old = state
+        .store
+        .get(&gr(rt), ns.unwrap_or_default(), name)
+        .cloned();
     if kind == PatchKind::Apply {
         return apply(&mut state, rt, ns, name, old, body, opts, &now);
     }
     let old = old.ok_or_else(|| ApiError::not_found(&rt.group_resource(), name))?;
     let patched = match kind {
-        PatchKind::Json => strategic::json_patch(&old, body).map_err(|e| ApiError::invalid(&rt.kind, name, e.to_string()))?,
+        PatchKind::Json => strategic::json_patch(&old, body)
+            .map_err(|e| ApiError::invalid(&rt.kind, name, e.to_string()))?,
         PatchKind::Merge => strategic::json_merge(&old, body),
         PatchKind::Strategic => {
             let schema = rt.merge_schema();
             if !strategic::supports_strategic(schema) {
-                return Err(ApiError::unsupported_media_type("application/strategic-merge-patch+json"));
+                return Err(ApiError::unsupported_media_type(
+                    "application/strategic-merge-patch+json",
+                ));
             }
-            strategic::strategic_merge(&old, body, schema).map_err(|e| ApiError::bad_request(e.to_string()))?
+            strategic::strategic_merge(&old, body, schema)
+                .map_err(|e| ApiError::bad_request(e.to_string()))?
         }
         PatchKind::Apply => return Err(ApiError::internal("apply handled above")),
     };
@@ -208,7 +276,10 @@ pub fn patch(cluster: &Cluster, rt: &ResourceType, ns: Option<&str>, name: &str,
     let meta = meta_mut(&mut patched)?;
     check_name(meta, name)?;
     if let Some(rv) = body["metadata"]["resourceVersion"].as_str()
-        && rv != old["metadata"]["resourceVersion"].as_str().unwrap_or_default()
+        && rv
+            != old["metadata"]["resourceVersion"]
+                .as_str()
+                .unwrap_or_default()
     {
         return Err(ApiError::conflict(&rt.group_resource(), name));
     }
@@ -218,9 +289,20 @@ pub fn patch(cluster: &Cluster, rt: &ResourceType, ns: Option<&str>, name: &str,
 }
 
 #[allow(clippy::too_many_arguments)]
-fn apply(state: &mut ClusterState, rt: &ResourceType, ns: Option<&str>, name: &str, old: Option<Arc<Value>>, config: &Value, opts: &WriteOptions, now: &str) -> ApiResult<Value> {
+fn apply(
+    state: &mut ClusterState,
+    rt: &ResourceType,
+    ns: Option<&str>,
+    name: &str,
+    old: Option<Arc<Value>>,
+    config: &Value,
+    opts: &WriteOptions,
+    now: &str,
+) -> ApiResult<Value> {
     if opts.manager.is_empty() {
-        return Err(ApiError::bad_request("PATCH, application/apply-patch+yaml requests must have a fieldManager"));
+        return Err(ApiError::bad_request(
+            "PATCH, application/apply-patch+yaml requests must have a fieldManager",
+        ));
     }
     check_body(rt, config)?;
     let mut config = config.clone();
@@ -255,7 +337,15 @@ fn apply(state: &mut ClusterState, rt: &ResourceType, ns: Option<&str>, name: &s
 /// Stores a new version of an object (`old` is None on create): sets server-owned
 /// metadata, defaults, records managed fields (`track` false when apply did), skips
 /// no-op updates, handles CRD registration, and runs the garbage-collection pass.
-pub(crate) fn commit(state: &mut ClusterState, rt: &ResourceType, old: Option<Arc<Value>>, mut new: Value, opts: &WriteOptions, now: &str, track: bool) -> ApiResult<Arc<Value>> {
+pub(crate) fn commit(
+    state: &mut ClusterState,
+    rt: &ResourceType,
+    old: Option<Arc<Value>>,
+    mut new: Value,
+    opts: &WriteOptions,
+    now: &str,
+    track: bool,
+) -> ApiResult<Arc<Value>> {
     new["apiVersion"] = rt.api_version().into();
     new["kind"] = rt.kind.clone().into();
     set_server_metadata(rt, old.as_deref(), &mut new, now)?;
@@ -265,12 +355,21 @@ pub(crate) fn commit(state: &mut ClusterState, rt: &ResourceType, old: Option<Ar
     {
         new["spec"] = old["spec"].clone();
     }
-    crate::defaults::apply_defaults(rt, &mut new, &mut state.alloc).map_err(|e| ApiError::invalid(&rt.kind, name_of(&new), e.to_string()))?;
+    crate::defaults::apply_defaults(rt, &mut new, &mut state.alloc)
+        .map_err(|e| ApiError::invalid(&rt.kind, name_of(&new), e.to_string()))?;
     validate(rt, &new)?;
     if track {
         let api_version = rt.api_version();
-        managed_fields::record_update(old.as_deref(), &mut new, &opts.manager, rt.merge_schema(), &api_version, opts.subresource.as_deref(), now)
-            .map_err(|e| ApiError::internal(e.to_string()))?;
+        managed_fields::record_update(
+            old.as_deref(),
+            &mut new,
+            &opts.manager,
+            rt.merge_schema(),
+            &api_version,
+            opts.subresource.as_deref(),
+            now,
+        )
+        .map_err(|e| ApiError::internal(e.to_string()))?;
     }
     if let Some(old) = &old {
         if same_content(old, &new) {
@@ -294,11 +393,23 @@ pub(crate) fn commit(state: &mut ClusterState, rt: &ResourceType, old: Option<Ar
     Ok(stored)
 }
 
-fn set_server_metadata(rt: &ResourceType, old: Option<&Value>, new: &mut Value, now: &str) -> ApiResult<()> {
+fn set_server_metadata(
+    rt: &ResourceType,
+    old: Option<&Value>,
+    new: &mut Value,
+    now: &str,
+) -> ApiResult<()> {
     let meta = meta_mut(new)?;
     match old {
         Some(old) => {
-            for key in ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation", "resourceVersion"] {
+            for key in [
+                "uid",
+                "creationTimestamp",
+                "deletionTimestamp",
+                "deletionGracePeriodSeconds",
+                "generation",
+                "resourceVersion",
+            ] {
                 match old["metadata"].get(key) {
                     Some(v) => meta.insert(key.into(), v.clone()),
                     None => meta.remove(key),
@@ -308,7 +419,12 @@ fn set_server_metadata(rt: &ResourceType, old: Option<&Value>, new: &mut Value, 
         None => {
             meta.insert("uid".into(), uuid::Uuid::new_v4().to_string().into());
             meta.insert("creationTimestamp".into(), now.into());
-            for key in ["deletionTimestamp", "deletionGracePeriodSeconds", "resourceVersion", "selfLink"] {
+            for key in [
+                "deletionTimestamp",
+                "deletionGracePeriodSeconds",
+                "resourceVersion",
+                "selfLink",
+            ] {
                 meta.remove(key);
             }
             if rt.has_generation {
@@ -327,7 +443,13 @@ fn bump_generation(rt: &ResourceType, old: &Value, new: &mut Value) {
     }
     fn spec_part(v: &Value) -> Vec<(&String, &Value)> {
         v.as_object()
-            .map(|m| m.iter().filter(|(k, _)| !matches!(k.as_str(), "metadata" | "status" | "apiVersion" | "kind")).collect())
+            .map(|m| {
+                m.iter()
+                    .filter(|(k, _)| {
+                        !matches!(k.as_str(), "metadata" | "status" | "apiVersion" | "kind")
+                    })
+                    .collect()
+            })
             .unwrap_or_default()
     }
     if spec_part(old) != spec_part(new) {
@@ -356,7 +478,12 @@ fn same_content(old: &Value, new: &Value) -> bool {
 }
 
 /// Keeps status on main-resource writes and everything but status on status writes.
-fn merge_status_rules(rt: &ResourceType, old: &Value, mut new: Value, opts: &WriteOptions) -> Value {
+fn merge_status_rules(
+    rt: &ResourceType,
+    old: &Value,
+    mut new: Value,
+    opts: &WriteOptions,
+) -> Value {
     if !rt.has_status {
         return new;
     }
@@ -390,25 +517,48 @@ fn validate(rt: &ResourceType, obj: &Value) -> ApiResult<()> {
     let name = name_of(obj);
     let valid = !name.is_empty()
         && name.len() <= 253
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
         && name.starts_with(|c: char| c.is_ascii_alphanumeric())
         && name.ends_with(|c: char| c.is_ascii_alphanumeric());
     if !valid {
-        return Err(ApiError::invalid(&rt.kind, name, format!("metadata.name: Invalid value: \"{name}\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character")));
+        return Err(ApiError::invalid(
+            &rt.kind,
+            name,
+            format!(
+                "metadata.name: Invalid value: \"{name}\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character"
+            ),
+        ));
     }
     if matches!(rt.kind.as_str(), "ConfigMap" | "Secret") {
-        let size: usize = ["data", "binaryData"].iter().filter_map(|k| obj[k].as_object()).flat_map(|m| m.iter()).map(|(k, v)| k.len() + v.as_str().map_or(0, str::len)).sum();
+        let size: usize = ["data", "binaryData"]
+            .iter()
+            .filter_map(|k| obj[k].as_object())
+            .flat_map(|m| m.iter())
+            .map(|(k, v)| k.len() + v.as_str().map_or(0, str::len))
+            .sum();
         if size > 1_048_576 {
-            return Err(ApiError::invalid(&rt.kind, name, "[]: Too long: must have at most 1048576 bytes"));
+            return Err(ApiError::invalid(
+                &rt.kind,
+                name,
+                "[]: Too long: must have at most 1048576 bytes",
+            ));
         }
     }
     if rt.kind == "Secret"
         && let Some(data) = obj["data"].as_object()
     {
         for (k, v) in data {
-            let ok = v.as_str().is_some_and(|s| base64::engine::general_purpose::STANDARD.decode(s).is_ok());
+            let ok = v
+                .as_str()
+                .is_some_and(|s| base64::engine::general_purpose::STANDARD.decode(s).is_ok());
             if !ok {
-                return Err(ApiError::invalid(&rt.kind, name, format!("data[{k}]: Invalid value: illegal base64 data")));
+                return Err(ApiError::invalid(
+                    &rt.kind,
+                    name,
+                    format!("data[{k}]: Invalid value: illegal base64 data"),
+                ));
             }
         }
     }
@@ -417,17 +567,25 @@ fn validate(rt: &ResourceType, obj: &Value) -> ApiResult<()> {
 
 fn check_body(rt: &ResourceType, body: &Value) -> ApiResult<()> {
     if !body.is_object() {
-        return Err(ApiError::bad_request("the body of the request must be a JSON or YAML object"));
+        return Err(ApiError::bad_request(
+            "the body of the request must be a JSON or YAML object",
+        ));
     }
     if let Some(kind) = body["kind"].as_str()
         && kind != rt.kind
     {
-        return Err(ApiError::bad_request(format!("the kind of the object ({kind}) does not match the resource ({})", rt.kind)));
+        return Err(ApiError::bad_request(format!(
+            "the kind of the object ({kind}) does not match the resource ({})",
+            rt.kind
+        )));
     }
     if let Some(av) = body["apiVersion"].as_str() {
         let group = av.rsplit_once('/').map_or("", |(g, _)| g);
         if group != rt.group {
-            return Err(ApiError::bad_request(format!("the API version in the data ({av}) does not match the expected API version ({})", rt.api_version())));
+            return Err(ApiError::bad_request(format!(
+                "the API version in the data ({av}) does not match the expected API version ({})",
+                rt.api_version()
+            )));
         }
     }
     Ok(())
@@ -435,7 +593,9 @@ fn check_body(rt: &ResourceType, body: &Value) -> ApiResult<()> {
 
 fn check_name(meta: &mut Map<String, Value>, name: &str) -> ApiResult<()> {
     match meta.get("name").and_then(Value::as_str) {
-        Some(n) if n != name => Err(ApiError::bad_request(format!("the name of the object ({n}) does not match the name on the URL ({name})"))),
+        Some(n) if n != name => Err(ApiError::bad_request(format!(
+            "the name of the object ({n}) does not match the name on the URL ({name})"
+        ))),
         Some(_) => Ok(()),
         None => {
             meta.insert("name".into(), name.into());
@@ -444,16 +604,24 @@ fn check_name(meta: &mut Map<String, Value>, name: &str) -> ApiResult<()> {
     }
 }
 
-fn set_namespace(rt: &ResourceType, meta: &mut Map<String, Value>, ns: Option<&str>) -> ApiResult<()> {
+fn set_namespace(
+    rt: &ResourceType,
+    meta: &mut Map<String, Value>,
+    ns: Option<&str>,
+) -> ApiResult<()> {
     if !rt.namespaced {
         meta.remove("namespace");
         return Ok(());
     }
     let Some(ns) = ns else {
-        return Err(ApiError::bad_request("the namespace of the object must be given in the URL"));
+        return Err(ApiError::bad_request(
+            "the namespace of the object must be given in the URL",
+        ));
     };
     match meta.get("namespace").and_then(Value::as_str) {
-        Some(n) if !n.is_empty() && n != ns => Err(ApiError::bad_request(format!("the namespace of the provided object does not match the namespace sent on the request ({n} != {ns})"))),
+        Some(n) if !n.is_empty() && n != ns => Err(ApiError::bad_request(format!(
+            "the namespace of the provided object does not match the namespace sent on the request ({n} != {ns})"
+        ))),
         _ => {
             meta.insert("namespace".into(), ns.into());
             Ok(())
@@ -462,21 +630,33 @@ fn set_namespace(rt: &ResourceType, meta: &mut Map<String, Value>, ns: Option<&s
 }
 
 fn check_namespace(state: &ClusterState, rt: &ResourceType, ns: Option<&str>) -> ApiResult<()> {
-    let (true, Some(ns)) = (rt.namespaced, ns) else { return Ok(()) };
-    match state.store.get(&GroupResource::new("", "namespaces"), "", ns) {
+    let (true, Some(ns)) = (rt.namespaced, ns) else {
+        return Ok(());
+    };
+    match state
+        .store
+        .get(&GroupResource::new("", "namespaces"), "", ns)
+    {
         None => Err(ApiError::not_found("namespaces", ns)),
-        Some(n) if n["metadata"].get("deletionTimestamp").is_some() => Err(ApiError::forbidden(format!(
-            "{} is forbidden: unable to create new content in namespace {ns} because it is being terminated",
-            rt.group_resource()
-        ))),
+        Some(n) if n["metadata"].get("deletionTimestamp").is_some() => {
+            Err(ApiError::forbidden(format!(
+                "{} is forbidden: unable to create new content in namespace {ns} because it is being terminated",
+                rt.group_resource()
+            )))
+        }
         Some(_) => Ok(()),
     }
 }
 
 fn meta_mut(obj: &mut Value) -> ApiResult<&mut Map<String, Value>> {
-    let root = obj.as_object_mut().ok_or_else(|| ApiError::bad_request("object expected"))?;
-    let meta = root.entry("metadata").or_insert_with(|| Value::Object(Map::new()));
-    meta.as_object_mut().ok_or_else(|| ApiError::bad_request("metadata must be an object"))
+    let root = obj
+        .as_object_mut()
+        .ok_or_else(|| ApiError::bad_request("object expected"))?;
+    let meta = root
+        .entry("metadata")
+        .or_insert_with(|| Value::Object(Map::new()));
+    meta.as_object_mut()
+        .ok_or_else(|| ApiError::bad_request("metadata must be an object"))
 }
 
 fn name_of(obj: &Value) -> &str {
@@ -499,7 +679,9 @@ pub fn present(rt: &ResourceType, obj: &Value) -> Value {
 
 fn random_suffix() -> String {
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-    (0..5).map(|_| ALPHABET[rand::random_range(0..ALPHABET.len())] as char).collect()
+    (0..5)
+        .map(|_| ALPHABET[rand::random_range(0..ALPHABET.len())] as char)
+        .collect()
 }
 
 fn encode_continue(rv: u64, last: &(String, String)) -> String {
@@ -509,7 +691,12 @@ fn encode_continue(rv: u64, last: &(String, String)) -> String {
 
 fn decode_continue(token: &str) -> ApiResult<(String, String)> {
     let bad = || ApiError::bad_request("invalid continue token");
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token).map_err(|_| bad())?;
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token)
+        .map_err(|_| bad())?;
     let v: Value = serde_json::from_slice(&raw).map_err(|_| bad())?;
-    Ok((v["ns"].as_str().ok_or_else(bad)?.to_owned(), v["name"].as_str().ok_or_else(bad)?.to_owned()))
+    Ok((
+        v["ns"].as_str().ok_or_else(bad)?.to_owned(),
+        v["name"].as_str().ok_or_else(bad)?.to_owned(),
+    ))
 }

@@ -53,7 +53,10 @@ struct WatchState {
 
 /// Opens a watch: a stream of newline-delimited JSON events. An `Err` item means the
 /// connection must be cut (the cluster became unreachable).
-pub fn open(cluster: Arc<Cluster>, req: WatchRequest) -> Result<impl Stream<Item = Result<Bytes, std::io::Error>> + Send, ApiError> {
+pub fn open(
+    cluster: Arc<Cluster>,
+    req: WatchRequest,
+) -> Result<impl Stream<Item = Result<Bytes, std::io::Error>> + Send, ApiError> {
     let resource = gr(&req.rt);
     let mut pending = VecDeque::new();
     let (rx, last_rv) = {
@@ -62,7 +65,10 @@ pub fn open(cluster: Arc<Cluster>, req: WatchRequest) -> Result<impl Stream<Item
         let current = state.store.resource_version();
         let from = match req.resource_version.as_deref() {
             None | Some("") | Some("0") => None,
-            Some(s) => Some(s.parse::<u64>().map_err(|_| ApiError::bad_request(format!("invalid resourceVersion {s:?}")))?),
+            Some(s) => Some(
+                s.parse::<u64>()
+                    .map_err(|_| ApiError::bad_request(format!("invalid resourceVersion {s:?}")))?,
+            ),
         };
         match from {
             None => {
@@ -77,7 +83,10 @@ pub fn open(cluster: Arc<Cluster>, req: WatchRequest) -> Result<impl Stream<Item
                 }
             }
             Some(rv) if rv < state.store.oldest_resumable() => {
-                let err = ApiError::gone(format!("too old resource version: {rv} ({})", state.store.oldest_resumable()));
+                let err = ApiError::gone(format!(
+                    "too old resource version: {rv} ({})",
+                    state.store.oldest_resumable()
+                ));
                 pending.push_back(encode("ERROR", &err.to_status()));
             }
             Some(rv) => {
@@ -90,7 +99,9 @@ pub fn open(cluster: Arc<Cluster>, req: WatchRequest) -> Result<impl Stream<Item
         }
         (rx, current)
     };
-    let gone = pending.back().is_some_and(|b| b.starts_with(b"{\"type\":\"ERROR\""));
+    let gone = pending
+        .back()
+        .is_some_and(|b| b.starts_with(b"{\"type\":\"ERROR\""));
     let mut ticker = tokio::time::interval(req.bookmark_interval.max(Duration::from_millis(50)));
     ticker.reset();
     let state = WatchState {
@@ -113,7 +124,13 @@ async fn next_chunk(mut st: WatchState) -> Option<(Result<Bytes, std::io::Error>
         if st.cluster.faults.epoch() != st.epoch && !st.done {
             st.done = true;
             st.pending.clear();
-            return Some((Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "cluster unreachable")), st));
+            return Some((
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionReset,
+                    "cluster unreachable",
+                )),
+                st,
+            ));
         }
         if let Some(b) = st.pending.pop_front() {
             return Some((Ok(b), st));
@@ -200,7 +217,10 @@ fn bookmark(rt: &ResourceType, rv: u64, annotations: Option<Value>) -> Bytes {
     if let Some(a) = annotations {
         meta["annotations"] = a;
     }
-    encode("BOOKMARK", &json!({"kind": rt.kind, "apiVersion": rt.api_version(), "metadata": meta}))
+    encode(
+        "BOOKMARK",
+        &json!({"kind": rt.kind, "apiVersion": rt.api_version(), "metadata": meta}),
+    )
 }
 
 fn initial_events_end(rt: &ResourceType, rv: u64) -> Bytes {

@@ -39,14 +39,39 @@ impl Targets {
     pub async fn start_with(sim_args: &[&str], real_args: &[&str]) -> Targets {
         keelson_testbed::install_crypto_provider();
         let args: Vec<String> = sim_args.iter().map(|s| (*s).to_owned()).collect();
-        let sim = tokio::task::spawn_blocking(move || Sim::start(SimOptions { clusters: 1, tls: true, extra_args: args, ..SimOptions::default() }));
+        let sim = tokio::task::spawn_blocking(move || {
+            Sim::start(SimOptions {
+                clusters: 1,
+                tls: true,
+                extra_args: args,
+                ..SimOptions::default()
+            })
+        });
         let real_args: Vec<String> = real_args.iter().map(|s| (*s).to_owned()).collect();
-        let real = tokio::task::spawn_blocking(move || KubeApiServer::start_with_args(&real_args.iter().map(String::as_str).collect::<Vec<_>>()));
-        let real = real.await.expect("join").expect("the real kube-apiserver must start (run scripts/install-deps)");
-        let sim = sim.await.expect("join").expect("keelson sim must start (build it with cargo build -p keelson)");
+        let real = tokio::task::spawn_blocking(move || {
+            KubeApiServer::start_with_args(
+                &real_args.iter().map(String::as_str).collect::<Vec<_>>(),
+            )
+        });
+        let real = real
+            .await
+            .expect("join")
+            .expect("the real kube-apiserver must start (run scripts/install-deps)");
+        let sim = sim
+            .await
+            .expect("join")
+            .expect("keelson sim must start (build it with cargo build -p keelson)");
         Targets {
-            real: Target { name: "real", client: real.client().expect("real client"), kubeconfig: real.kubeconfig_path().to_path_buf() },
-            sim: Target { name: "sim", client: sim.client(0).expect("sim client"), kubeconfig: sim.kubeconfig_path(0).expect("kubeconfig").to_path_buf() },
+            real: Target {
+                name: "real",
+                client: real.client().expect("real client"),
+                kubeconfig: real.kubeconfig_path().to_path_buf(),
+            },
+            sim: Target {
+                name: "sim",
+                client: sim.client(0).expect("sim client"),
+                kubeconfig: sim.kubeconfig_path(0).expect("kubeconfig").to_path_buf(),
+            },
             _real: real,
             _sim: sim,
         }
@@ -59,7 +84,14 @@ impl Targets {
 }
 
 /// A dynamic API for a namespaced built-in kind.
-pub fn dynamic(client: &Client, group: &str, version: &str, kind: &str, plural: &str, ns: Option<&str>) -> Api<DynamicObject> {
+pub fn dynamic(
+    client: &Client,
+    group: &str,
+    version: &str,
+    kind: &str,
+    plural: &str,
+    ns: Option<&str>,
+) -> Api<DynamicObject> {
     let gvk = GroupVersionKind::gvk(group, version, kind);
     let ar = ApiResource::from_gvk_with_plural(&gvk, plural);
     match ns {
@@ -71,17 +103,30 @@ pub fn dynamic(client: &Client, group: &str, version: &str, kind: &str, plural: 
 /// Replaces values that differ between any two servers (uids, times, versions, IPs)
 /// with placeholders, recursively.
 pub fn normalise(mut v: Value) -> Value {
-    scrub(&mut v, "");
+    scrub(&mut v);
     v
 }
 
-fn scrub(v: &mut Value, key: &str) {
+fn scrub(v: &mut Value) {
     match v {
         Value::Object(map) => {
-            for (k, child) in map.iter_mut() {
-                scrub(child, k);
+            for child in map.values_mut() {
+                scrub(child);
             }
-            for volatile in ["uid", "resourceVersion", "creationTimestamp", "time", "clusterIP", "lastUpdateTime", "lastTransitionTime", "selfLink", "controller-uid", "batch.kubernetes.io/controller-uid", "nodePort", "deletionTimestamp"] {
+            for volatile in [
+                "uid",
+                "resourceVersion",
+                "creationTimestamp",
+                "time",
+                "clusterIP",
+                "lastUpdateTime",
+                "lastTransitionTime",
+                "selfLink",
+                "controller-uid",
+                "batch.kubernetes.io/controller-uid",
+                "nodePort",
+                "deletionTimestamp",
+            ] {
                 if let Some(x) = map.get_mut(volatile)
                     && !x.is_null()
                     && !x.is_object()
@@ -97,7 +142,7 @@ fn scrub(v: &mut Value, key: &str) {
         }
         Value::Array(items) => {
             for item in items {
-                scrub(item, key);
+                scrub(item);
             }
         }
         _ => {}
@@ -107,22 +152,66 @@ fn scrub(v: &mut Value, key: &str) {
 /// Differences the simulator has on purpose: fields a current API server sets that
 /// v1.20 did not have yet. Each is removed from the simulator's answer by name.
 pub const VERSION_DIFFERENCES: &[(&str, &str, &str)] = &[
-    ("Service", "/spec/ipFamilies", "dual-stack fields are defaulted since v1.21"),
-    ("Service", "/spec/ipFamilyPolicy", "dual-stack fields are defaulted since v1.21"),
+    (
+        "Service",
+        "/spec/ipFamilies",
+        "dual-stack fields are defaulted since v1.21",
+    ),
+    (
+        "Service",
+        "/spec/ipFamilyPolicy",
+        "dual-stack fields are defaulted since v1.21",
+    ),
     ("Service", "/spec/internalTrafficPolicy", "added in v1.22"),
-    ("StatefulSet", "/spec/persistentVolumeClaimRetentionPolicy", "beta and defaulted since v1.27"),
-    ("StatefulSet", "/spec/updateStrategy/rollingUpdate/maxUnavailable", "MaxUnavailableStatefulSet defaults it since v1.35"),
+    (
+        "StatefulSet",
+        "/spec/persistentVolumeClaimRetentionPolicy",
+        "beta and defaulted since v1.27",
+    ),
+    (
+        "StatefulSet",
+        "/spec/updateStrategy/rollingUpdate/maxUnavailable",
+        "MaxUnavailableStatefulSet defaults it since v1.35",
+    ),
     ("StatefulSet", "/status/availableReplicas", "added in v1.22"),
     ("Job", "/spec/completionMode", "added in v1.21"),
     ("Job", "/spec/suspend", "added in v1.21"),
     ("Job", "/spec/podReplacementPolicy", "added in v1.29"),
-    ("Job", "/spec/selector/matchLabels/batch.kubernetes.io~1controller-uid", "label prefix added in v1.27"),
-    ("Job", "/spec/template/metadata/labels/batch.kubernetes.io~1controller-uid", "label prefix added in v1.27"),
-    ("Job", "/spec/template/metadata/labels/batch.kubernetes.io~1job-name", "label prefix added in v1.27"),
-    ("Job", "/metadata/labels/batch.kubernetes.io~1controller-uid", "label prefix added in v1.27"),
-    ("Job", "/metadata/labels/batch.kubernetes.io~1job-name", "label prefix added in v1.27"),
-    ("Job", "/metadata/generation", "Jobs carry a generation on current servers"),
-    ("Namespace", "/metadata/labels/kubernetes.io~1metadata.name", "added in v1.21"),
+    (
+        "Job",
+        "/spec/selector/matchLabels/batch.kubernetes.io~1controller-uid",
+        "label prefix added in v1.27",
+    ),
+    (
+        "Job",
+        "/spec/template/metadata/labels/batch.kubernetes.io~1controller-uid",
+        "label prefix added in v1.27",
+    ),
+    (
+        "Job",
+        "/spec/template/metadata/labels/batch.kubernetes.io~1job-name",
+        "label prefix added in v1.27",
+    ),
+    (
+        "Job",
+        "/metadata/labels/batch.kubernetes.io~1controller-uid",
+        "label prefix added in v1.27",
+    ),
+    (
+        "Job",
+        "/metadata/labels/batch.kubernetes.io~1job-name",
+        "label prefix added in v1.27",
+    ),
+    (
+        "Job",
+        "/metadata/generation",
+        "Jobs carry a generation on current servers",
+    ),
+    (
+        "Namespace",
+        "/metadata/labels/kubernetes.io~1metadata.name",
+        "added in v1.21",
+    ),
 ];
 
 /// Removes, from an object served by the simulator, the fields listed in
@@ -148,8 +237,14 @@ pub fn without_version_differences(mut obj: Value) -> Value {
 /// Artefacts of the real v1.20 server that current servers no longer write, removed
 /// from its answers by name.
 pub const REAL_QUIRKS: &[(&str, &str)] = &[
-    ("/spec/template/metadata/creationTimestamp", "Go zero-time serialised as null in pod templates until v1.33"),
-    ("/spec/jobTemplate/spec/template/metadata/creationTimestamp", "the same, in CronJob templates"),
+    (
+        "/spec/template/metadata/creationTimestamp",
+        "Go zero-time serialised as null in pod templates until v1.33",
+    ),
+    (
+        "/spec/jobTemplate/spec/template/metadata/creationTimestamp",
+        "the same, in CronJob templates",
+    ),
 ];
 
 /// Removes [`REAL_QUIRKS`] (when null) from an object served by the real server.
@@ -164,7 +259,9 @@ pub fn without_real_quirks(mut obj: Value) -> Value {
 
 /// Removes the value at a JSON pointer, if present.
 pub fn remove_pointer(obj: &mut Value, pointer: &str) {
-    let Some((parent, last)) = pointer.rsplit_once('/') else { return };
+    let Some((parent, last)) = pointer.rsplit_once('/') else {
+        return;
+    };
     let last = last.replace("~1", "/").replace("~0", "~");
     if let Some(Value::Object(map)) = obj.pointer_mut(parent) {
         map.remove(&last);
@@ -174,12 +271,19 @@ pub fn remove_pointer(obj: &mut Value, pointer: &str) {
 /// Runs the real kubectl and returns (exit code, stdout, stderr).
 pub fn kubectl(kubeconfig: &Path, args: &[&str]) -> (i32, String, String) {
     let out = keelson_testbed::kubectl(kubeconfig, args).expect("kubectl runs");
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// The managedFields of an object without timestamps, sorted by manager and operation.
 pub fn managed_fields(obj: &Value) -> Vec<Value> {
-    let mut entries: Vec<Value> = obj["metadata"]["managedFields"].as_array().cloned().unwrap_or_default();
+    let mut entries: Vec<Value> = obj["metadata"]["managedFields"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     for e in &mut entries {
         if let Some(m) = e.as_object_mut() {
             m.remove("time");
