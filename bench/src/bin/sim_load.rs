@@ -9,7 +9,7 @@ use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::ConfigMap;
 use keelson_bench::proc_stats::{cpu_time, rss_bytes};
 use keelson_bench::results::BenchResult;
-use keelson_testbed::{Sim, SimOptions, build_client};
+use keelson_testbed::{Sim, SimOptions};
 use kube::api::{Api, Patch, PatchParams, PostParams, WatchEvent, WatchParams};
 use serde_json::json;
 use std::sync::Arc;
@@ -27,6 +27,9 @@ struct Args {
     /// Seconds of the watch-throughput phase.
     #[arg(long, env = "BENCH_WATCH_SECONDS", default_value_t = 20)]
     watch_seconds: u64,
+    /// Watchers per cluster in the watch phase (events delivered = writes × watchers).
+    #[arg(long, env = "BENCH_WATCHERS_PER_CLUSTER", default_value_t = 4)]
+    watchers_per_cluster: usize,
     /// Concurrent requests.
     #[arg(long, env = "BENCH_CONCURRENCY", default_value_t = 64)]
     concurrency: usize,
@@ -41,29 +44,24 @@ async fn main() -> anyhow::Result<()> {
     keelson_testbed::install_crypto_provider();
     let opts = SimOptions {
         clusters: args.clusters,
-        extra_args: vec!["--watch-history".into(), "100000".into()],
         ..SimOptions::default()
     };
     let mut sim = tokio::task::spawn_blocking(move || Sim::start(opts)).await??;
     let pid = sim.process().pid();
-    let apis: Vec<Api<ConfigMap>> = sim
-        .clusters()
-        .iter()
-        .map(|c| {
-            build_client("sim", &c.server, &c.token, None).map(|cl| Api::namespaced(cl, "default"))
-        })
+    let apis: Vec<Api<ConfigMap>> = (0..sim.clusters().len())
+        .map(|i| sim.client(i).map(|cl| Api::namespaced(cl, "default")))
         .collect::<Result<_, _>>()?;
     let (rss_idle, _) = rss_bytes(pid).context("reading rss")?;
     let cpu_start = cpu_time(pid).context("reading cpu")?;
     let payload = "x".repeat(2_000);
     let started = Instant::now();
-    let jobs = apis
-        .iter()
-        .flat_map(|api| (0..args.objects).map(move |i| (api.clone(), i)));
+    // Round-robin over clusters so each client has about one request in flight (and
+    // one pooled connection) at a time.
+    let jobs = (0..args.objects).flat_map(|i| apis.iter().map(move |api| (api.clone(), i)));
     futures::stream::iter(jobs)
         .map(|(api, i)| {
             let cm: ConfigMap = serde_json::from_value(json!({"metadata": {"name": format!("cm-{i}"), "labels": {"app": format!("app-{}", i % 20)}}, "data": {"payload": payload}})).unwrap_or_default();
-            async move { api.create(&PostParams::default(), &cm).await }
+            async move { api.create(&PostParams::default(), &cm).await.map_err(|e| anyhow::anyhow!("create failed: {e:?}")) }
         })
         .buffer_unordered(args.concurrency)
         .try_for_each(|_| async { Ok(()) })
@@ -77,7 +75,7 @@ async fn main() -> anyhow::Result<()> {
     let received = Arc::new(AtomicU64::new(0));
     let deadline = Instant::now() + Duration::from_secs(args.watch_seconds);
     let mut watchers = Vec::new();
-    for api in &apis {
+    for api in apis.iter().flat_map(|a| std::iter::repeat_n(a, args.watchers_per_cluster)) {
         let api = api.clone();
         let received = Arc::clone(&received);
         watchers.push(tokio::spawn(async move {
@@ -143,6 +141,7 @@ async fn main() -> anyhow::Result<()> {
         ..BenchResult::default()
     };
     result.metric("clusters", args.clusters);
+    result.metric("watchers", args.clusters * args.watchers_per_cluster);
     result.metric("objects", objects);
     result.metric("rss_idle_mib", rss_idle as f64 / 1_048_576.0);
     result.metric("rss_loaded_mib", rss as f64 / 1_048_576.0);
