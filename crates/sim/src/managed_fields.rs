@@ -5,24 +5,30 @@
 //!
 //! Pure functions over JSON values; the schema knowledge (list kinds, free maps) comes
 //! from [`crate::schema::Schema`]. Field sets and their `fieldsV1` encoding live in
-//! [`field_set`].
+//! [`field_set`]; the schema-typed walks (field set of an object, merge, compare, item
+//! removal) in `walk`; entries and their JSON codec in `entry`; the client-side apply
+//! annotation interplay in `last_applied`.
 //!
 //! Status: [`fields_of`] excludes `status`; [`fields_for`] with subresource `status`
 //! counts only `status`. On the main resource of a type with a status subresource the
 //! caller strips `status` from the configuration before calling [`apply`].
 
-#[path = "field_set.rs"]
+mod entry;
 pub mod field_set;
+mod last_applied;
+mod walk;
 
-pub use field_set::{
-    Comparison, FieldSet, FieldSetError, PathElement, compare, merge, path_to_string,
-};
+pub use entry::{ManagedFieldsEntry, Operation, read_managed_fields, write_managed_fields};
+pub use field_set::{FieldSet, FieldSetError, PathElement, path_to_string};
+pub use walk::{Comparison, compare, merge};
 
 use crate::api_error::ApiError;
 use crate::schema::Schema;
-use field_set::{raw_field_set, remove_items};
+use entry::{normalize_time, time_seconds};
+use last_applied::{last_applied_fields, sync_last_applied};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
+use walk::{raw_field_set, remove_items};
 
 /// The manager that owns the fields of an object that had no managedFields when it was
 /// first applied to.
@@ -125,202 +131,6 @@ impl From<ApplyError> for ApiError {
             other => ApiError::internal(other.to_string()),
         }
     }
-}
-
-/// The kind of write a managedFields entry records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Operation {
-    /// Server-side apply.
-    Apply,
-    /// Create, update or a non-apply patch.
-    Update,
-}
-
-impl Operation {
-    fn as_str(self) -> &'static str {
-        match self {
-            Operation::Apply => "Apply",
-            Operation::Update => "Update",
-        }
-    }
-}
-
-/// One `metadata.managedFields` entry.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ManagedFieldsEntry {
-    /// The field manager's name.
-    pub manager: String,
-    /// Apply or Update.
-    pub operation: Operation,
-    /// The apiVersion the fields are expressed in.
-    pub api_version: String,
-    /// When the manager last changed the object (RFC 3339, seconds).
-    pub time: Option<String>,
-    /// The subresource written, if any.
-    pub subresource: Option<String>,
-    /// The owned fields.
-    pub fields: FieldSet,
-}
-
-impl ManagedFieldsEntry {
-    /// Whether `other` records the same manager (apply entries ignore the apiVersion).
-    fn same_identity(&self, other: &ManagedFieldsEntry) -> bool {
-        self.manager == other.manager
-            && self.operation == other.operation
-            && self.subresource == other.subresource
-            && (self.operation == Operation::Apply || self.api_version == other.api_version)
-    }
-
-    /// The manager identifier the API server sorts conflicts by (the entry's JSON
-    /// without time and fields).
-    fn identifier(&self) -> String {
-        let mut m = Map::new();
-        if !self.manager.is_empty() {
-            m.insert("manager".into(), Value::String(self.manager.clone()));
-        }
-        m.insert(
-            "operation".into(),
-            Value::String(self.operation.as_str().into()),
-        );
-        if self.operation == Operation::Update && !self.api_version.is_empty() {
-            m.insert("apiVersion".into(), Value::String(self.api_version.clone()));
-        }
-        if let Some(s) = self.subresource.as_ref().filter(|s| !s.is_empty()) {
-            m.insert("subresource".into(), Value::String(s.clone()));
-        }
-        Value::Object(m).to_string()
-    }
-
-    /// The manager as conflict messages print it: `"m" using apps/v1`.
-    fn printed(&self) -> String {
-        let mut s = Value::String(self.manager.clone()).to_string();
-        if let Some(sub) = self.subresource.as_ref().filter(|s| !s.is_empty()) {
-            s.push_str(&format!(" with subresource {}", Value::String(sub.clone())));
-        }
-        if self.operation == Operation::Update {
-            s.push_str(&format!(" using {}", self.api_version));
-        }
-        s
-    }
-
-    fn to_json(&self) -> Value {
-        let mut m = Map::new();
-        m.insert("manager".into(), Value::String(self.manager.clone()));
-        m.insert(
-            "operation".into(),
-            Value::String(self.operation.as_str().into()),
-        );
-        m.insert("apiVersion".into(), Value::String(self.api_version.clone()));
-        if let Some(t) = &self.time {
-            m.insert("time".into(), Value::String(t.clone()));
-        }
-        m.insert("fieldsType".into(), Value::String("FieldsV1".into()));
-        m.insert("fieldsV1".into(), self.fields.to_fields_v1());
-        if let Some(s) = self.subresource.as_ref().filter(|s| !s.is_empty()) {
-            m.insert("subresource".into(), Value::String(s.clone()));
-        }
-        Value::Object(m)
-    }
-}
-
-fn decode_entry(index: usize, v: &Value) -> Result<ManagedFieldsEntry, ManagedFieldsError> {
-    let bad = |reason| ManagedFieldsError::DecodeEntry { index, reason };
-    let Value::Object(m) = v else {
-        return Err(bad("must be an object"));
-    };
-    let text = |key: &str| -> Result<Option<String>, ManagedFieldsError> {
-        match m.get(key) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(_) => Err(bad("fields must be strings")),
-        }
-    };
-    let operation = match text("operation")?.as_deref() {
-        Some("Apply") => Operation::Apply,
-        Some("Update") => Operation::Update,
-        _ => return Err(bad("operation must be `Apply` or `Update`")),
-    };
-    if let Some(t) = text("fieldsType")?
-        && t != "FieldsV1"
-    {
-        return Err(bad("fieldsType must be FieldsV1"));
-    }
-    let fields = match m.get("fieldsV1") {
-        None | Some(Value::Null) => FieldSet::new(),
-        Some(f) => FieldSet::from_fields_v1(f)
-            .map_err(|source| ManagedFieldsError::DecodeFields { index, source })?,
-    };
-    Ok(ManagedFieldsEntry {
-        manager: text("manager")?.unwrap_or_default(),
-        operation,
-        api_version: text("apiVersion")?.unwrap_or_default(),
-        time: text("time")?,
-        subresource: text("subresource")?.filter(|s| !s.is_empty()),
-        fields,
-    })
-}
-
-/// Reads `metadata.managedFields` (absent or null reads as no entries).
-pub fn read_managed_fields(obj: &Value) -> Result<Vec<ManagedFieldsEntry>, ManagedFieldsError> {
-    match obj.pointer("/metadata/managedFields") {
-        None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::Array(items)) => items
-            .iter()
-            .enumerate()
-            .map(|(i, e)| decode_entry(i, e))
-            .collect(),
-        Some(_) => Err(ManagedFieldsError::DecodeList),
-    }
-}
-
-/// Writes `metadata.managedFields` in the API server's format and order (apply entries
-/// first, then by time, manager, apiVersion, subresource); removes it when empty.
-pub fn write_managed_fields(obj: &mut Value, entries: &[ManagedFieldsEntry]) {
-    let Some(root) = obj.as_object_mut() else {
-        return;
-    };
-    if entries.is_empty() {
-        if let Some(Value::Object(meta)) = root.get_mut("metadata") {
-            meta.shift_remove("managedFields");
-        }
-        return;
-    }
-    let mut sorted: Vec<&ManagedFieldsEntry> = entries.iter().collect();
-    sorted.sort_by(|a, b| {
-        a.operation
-            .cmp(&b.operation)
-            .then_with(|| time_seconds(&a.time).cmp(&time_seconds(&b.time)))
-            .then_with(|| a.manager.cmp(&b.manager))
-            .then_with(|| a.api_version.cmp(&b.api_version))
-            .then_with(|| a.subresource.cmp(&b.subresource))
-    });
-    let list = Value::Array(sorted.iter().map(|e| e.to_json()).collect());
-    let meta = root
-        .entry("metadata")
-        .or_insert_with(|| Value::Object(Map::new()));
-    if !meta.is_object() {
-        *meta = Value::Object(Map::new());
-    }
-    if let Value::Object(meta) = meta {
-        meta.insert("managedFields".into(), list);
-    }
-}
-
-fn time_seconds(t: &Option<String>) -> i64 {
-    t.as_deref()
-        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-        .map_or(0, |t| t.timestamp())
-}
-
-/// `now` as RFC 3339 with second precision in UTC, as managedFields record it.
-fn normalize_time(now: &str) -> String {
-    chrono::DateTime::parse_from_rfc3339(now)
-        .map(|t| {
-            t.with_timezone(&chrono::Utc)
-                .format("%Y-%m-%dT%H:%M:%SZ")
-                .to_string()
-        })
-        .unwrap_or_else(|_| now.to_owned())
 }
 
 fn stripped_set() -> FieldSet {
@@ -466,32 +276,8 @@ pub fn apply(req: &ApplyRequest<'_>) -> Result<Value, ApplyError> {
     validate_config(req)?;
     let now = normalize_time(req.now);
     let live = req.live.map_or_else(|| json!({}), without_managed_fields);
-    let mut entries = match req.live {
-        Some(l) => read_managed_fields(l)?,
-        None => Vec::new(),
-    };
-    if req.live.is_some() && entries.is_empty() {
-        entries = record_changes(
-            Vec::new(),
-            &zero_object(req.schema),
-            &live,
-            &Writer {
-                manager: BEFORE_FIRST_APPLY,
-                schema: req.schema,
-                api_version: req.api_version,
-                subresource: None,
-                now: &now,
-            },
-        );
-    }
-    let (config_raw, errors) = raw_field_set(req.config, req.schema);
-    if !errors.is_empty() {
-        let message = match errors.as_slice() {
-            [one] => one.clone(),
-            _ => format!("errors:\n  {}", errors.join("\n  ")),
-        };
-        return Err(ApplyError::TypeConfig(message));
-    }
+    let mut entries = live_entries(req, &live, &now)?;
+    let config_raw = config_fields(req)?;
     let me = ManagedFieldsEntry {
         manager: req.manager.to_owned(),
         operation: Operation::Apply,
@@ -515,26 +301,8 @@ pub fn apply(req: &ApplyRequest<'_>) -> Result<Value, ApplyError> {
     let result = prune(&merged, &owned_by_all, &last_set, req.schema);
     let cmp = compare(&live, &result, req.schema);
     let changed = cmp.added.union(&cmp.modified);
-    let conflicts: Vec<(&ManagedFieldsEntry, FieldSet)> = entries
-        .iter()
-        .map(|e| (e, e.fields.intersection(&changed)))
-        .filter(|(_, c)| !c.is_empty())
-        .collect();
-    if !conflicts.is_empty() && !req.force {
-        let allowed = (req.manager == "kubectl")
-            .then(|| last_applied_fields(req.live, req.schema))
-            .flatten();
-        let remaining: Vec<(&ManagedFieldsEntry, FieldSet)> = match &allowed {
-            Some(allowed) => conflicts
-                .iter()
-                .map(|(e, c)| (*e, c.difference(allowed)))
-                .filter(|(_, c)| !c.is_empty())
-                .collect(),
-            None => conflicts,
-        };
-        if !remaining.is_empty() {
-            return Err(conflict_error(&remaining));
-        }
+    if !req.force {
+        check_conflicts(req, &entries, &changed)?;
     }
     for e in &mut entries {
         e.fields = e.fields.difference(&changed).difference(&cmp.removed);
@@ -555,6 +323,81 @@ pub fn apply(req: &ApplyRequest<'_>) -> Result<Value, ApplyError> {
     }
     write_managed_fields(&mut out, &entries);
     Ok(out)
+}
+
+/// The live object's entries; an object that had none gets one for
+/// [`BEFORE_FIRST_APPLY`] owning everything it sets (`live` is stripped of managedFields).
+fn live_entries(
+    req: &ApplyRequest<'_>,
+    live: &Value,
+    now: &str,
+) -> Result<Vec<ManagedFieldsEntry>, ApplyError> {
+    let Some(l) = req.live else {
+        return Ok(Vec::new());
+    };
+    let entries = read_managed_fields(l)?;
+    if !entries.is_empty() {
+        return Ok(entries);
+    }
+    let writer = Writer {
+        manager: BEFORE_FIRST_APPLY,
+        schema: req.schema,
+        api_version: req.api_version,
+        subresource: None,
+        now,
+    };
+    Ok(record_changes(
+        Vec::new(),
+        &zero_object(req.schema),
+        live,
+        &writer,
+    ))
+}
+
+/// Every field the applied configuration sets, or the typing errors of its list items.
+fn config_fields(req: &ApplyRequest<'_>) -> Result<FieldSet, ApplyError> {
+    let (config_raw, errors) = raw_field_set(req.config, req.schema);
+    if errors.is_empty() {
+        return Ok(config_raw);
+    }
+    let message = match errors.as_slice() {
+        [one] => one.clone(),
+        _ => format!("errors:\n  {}", errors.join("\n  ")),
+    };
+    Err(ApplyError::TypeConfig(message))
+}
+
+/// Fails when other managers own fields the apply changes; `kubectl` may take over
+/// what the object's client-side apply annotation lists.
+fn check_conflicts(
+    req: &ApplyRequest<'_>,
+    entries: &[ManagedFieldsEntry],
+    changed: &FieldSet,
+) -> Result<(), ApplyError> {
+    let conflicts: Vec<(&ManagedFieldsEntry, FieldSet)> = entries
+        .iter()
+        .map(|e| (e, e.fields.intersection(changed)))
+        .filter(|(_, c)| !c.is_empty())
+        .collect();
+    if conflicts.is_empty() {
+        return Ok(());
+    }
+    let allowed = (req.manager == "kubectl")
+        .then(|| last_applied_fields(req.live, req.schema))
+        .flatten();
+    let remaining: Vec<(&ManagedFieldsEntry, FieldSet)> = match &allowed {
+        Some(allowed) => conflicts
+            .iter()
+            .map(|(e, c)| (*e, c.difference(allowed)))
+            .filter(|(_, c)| !c.is_empty())
+            .collect(),
+        None => conflicts,
+    };
+    if remaining.is_empty() {
+        Ok(())
+    } else {
+        Err(conflict_error(&remaining))
+    }
 }
 
 /// Removes what the applier set last time, no longer sets and nobody else owns
@@ -609,69 +452,6 @@ fn conflict_error(conflicts: &[(&ManagedFieldsEntry, FieldSet)]) -> ApplyError {
         ),
     };
     ApplyError::Conflict { message, causes }
-}
-
-/// The fields of the live object's client-side apply annotation, if it has one.
-fn last_applied_fields(live: Option<&Value>, schema: Schema<'_>) -> Option<FieldSet> {
-    let text = live?
-        .get("metadata")?
-        .get("annotations")?
-        .get(LAST_APPLIED_ANNOTATION)?
-        .as_str()?;
-    let parsed: Value = serde_json::from_str(text).ok()?;
-    Some(raw_field_set(&parsed, schema).0)
-}
-
-/// Keeps the client-side apply annotation in step with `kubectl apply --server-side`
-/// when the object already carries one.
-fn sync_last_applied(obj: &mut Value, config: &Value) {
-    let Some(Value::Object(annotations)) = obj.pointer_mut("/metadata/annotations") else {
-        return;
-    };
-    if !annotations.contains_key(LAST_APPLIED_ANNOTATION) {
-        return;
-    }
-    let mut applied = config.clone();
-    if let Some(Value::Object(a)) = applied.pointer_mut("/metadata/annotations") {
-        a.shift_remove(LAST_APPLIED_ANNOTATION);
-    }
-    annotations.insert(
-        LAST_APPLIED_ANNOTATION.into(),
-        Value::String(go_json(&applied)),
-    );
-}
-
-/// JSON as Go's encoder writes it: keys sorted, HTML characters escaped, newline-ended.
-fn go_json(v: &Value) -> String {
-    fn sorted(v: &Value) -> Value {
-        match v {
-            Value::Object(m) => {
-                let mut keys: Vec<&String> = m.keys().collect();
-                keys.sort();
-                Value::Object(
-                    keys.into_iter()
-                        .map(|k| (k.clone(), sorted(&m[k.as_str()])))
-                        .collect(),
-                )
-            }
-            Value::Array(a) => Value::Array(a.iter().map(sorted).collect()),
-            other => other.clone(),
-        }
-    }
-    let text = sorted(v).to_string();
-    let mut out = String::with_capacity(text.len() + 1);
-    for ch in text.chars() {
-        match ch {
-            '<' => out.push_str("\\u003c"),
-            '>' => out.push_str("\\u003e"),
-            '&' => out.push_str("\\u0026"),
-            '\u{2028}' => out.push_str("\\u2028"),
-            '\u{2029}' => out.push_str("\\u2029"),
-            c => out.push(c),
-        }
-    }
-    out.push('\n');
-    out
 }
 
 // ---------------------------------------------------------------------------------------
@@ -851,6 +631,7 @@ fn zero_object(schema: Schema<'_>) -> Value {
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
+    use super::last_applied::go_json;
     use super::*;
     use proptest::prelude::*;
 

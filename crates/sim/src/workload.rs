@@ -5,7 +5,7 @@
 //! and keeps its readiness timers in one ordered map, not one task per object.
 //!
 //! The status shapes and child objects are planned by the pure functions of
-//! `workload_status.rs` (apps controllers) and `workload_kubelet.rs` (Jobs, Pods, PVCs,
+//! `workload::status` (apps controllers) and `workload::kubelet` (Jobs, Pods, PVCs,
 //! load balancers); this file only schedules and writes.
 
 use crate::api_error::ApiError;
@@ -20,9 +20,7 @@ use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::time::Instant;
 
-#[path = "workload_kubelet.rs"]
 mod kubelet;
-#[path = "workload_status.rs"]
 mod status;
 
 use status::Kind;

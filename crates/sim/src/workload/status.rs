@@ -3,7 +3,7 @@
 //! and the statuses the deployment, replicaset, statefulset and daemonset controllers
 //! write, shaped as the real controllers write them, plus the ReplicaSets and Pods the
 //! deployment and replicaset controllers create. Jobs, Pods, PVCs and load balancers are
-//! in `workload_kubelet.rs`. No I/O here.
+//! in `workload::kubelet`. No I/O here.
 
 use super::kubelet;
 use crate::store::GroupResource;
