@@ -408,7 +408,18 @@ async fn watch_sequences_and_expiry_match() {
 /// Runs `kubectl get -w` for a few seconds while a ConfigMap is created; its output.
 async fn kubectl_watch(kubeconfig: &std::path::Path, client: &kube::Client) -> String {
     let mut child = std::process::Command::new(keelson_testbed::kubectl_path().unwrap())
-        .args(["--kubeconfig", kubeconfig.to_str().unwrap(), "get", "configmaps", "-n", "kc", "-w", "--output-watch-events", "-o", "name"])
+        .args([
+            "--kubeconfig",
+            kubeconfig.to_str().unwrap(),
+            "get",
+            "configmaps",
+            "-n",
+            "kc",
+            "-w",
+            "--output-watch-events",
+            "-o",
+            "name",
+        ])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -558,7 +569,11 @@ async fn kubectl_works_the_same_on_both() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reflector_survives_expiry_on_both() {
-    let t = Targets::start_with(&["--watch-history", "20"], &["--watch-cache=false", "--etcd-compaction-interval=2s"]).await;
+    let t = Targets::start_with(
+        &["--watch-history", "20"],
+        &["--watch-cache=false", "--etcd-compaction-interval=2s"],
+    )
+    .await;
     for target in t.both() {
         ensure_ns(target, "refl").await;
         let cms: Api<ConfigMap> = Api::namespaced(target.client.clone(), "refl");
@@ -568,24 +583,41 @@ async fn reflector_survives_expiry_on_both() {
         // without bookmarks that version expires while other kinds are written.
         let mut wc = watcher::Config::default().timeout(1);
         wc.bookmarks = false;
-        let task = tokio::spawn(reflector(writer, watcher(cms.clone(), wc)).applied_objects().for_each(|_| async {}));
-        let first: ConfigMap = serde_json::from_value(json!({"metadata": {"name": "before"}})).unwrap();
+        let task = tokio::spawn(
+            reflector(writer, watcher(cms.clone(), wc))
+                .applied_objects()
+                .for_each(|_| async {}),
+        );
+        let first: ConfigMap =
+            serde_json::from_value(json!({"metadata": {"name": "before"}})).unwrap();
         cms.create(&PostParams::default(), &first).await.unwrap();
         for i in 0..40 {
-            let s: Secret = serde_json::from_value(json!({"metadata": {"name": format!("s{i}")}})).unwrap();
+            let s: Secret =
+                serde_json::from_value(json!({"metadata": {"name": format!("s{i}")}})).unwrap();
             secrets.create(&PostParams::default(), &s).await.unwrap();
         }
         tokio::time::sleep(Duration::from_secs(6)).await;
-        let after: ConfigMap = serde_json::from_value(json!({"metadata": {"name": "after"}})).unwrap();
+        let after: ConfigMap =
+            serde_json::from_value(json!({"metadata": {"name": "after"}})).unwrap();
         cms.create(&PostParams::default(), &after).await.unwrap();
-        cms.delete("before", &DeleteParams::default()).await.unwrap();
+        cms.delete("before", &DeleteParams::default())
+            .await
+            .unwrap();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
         loop {
-            let names: Vec<String> = reader.state().iter().map(|c| c.metadata.name.clone().unwrap_or_default()).collect();
+            let names: Vec<String> = reader
+                .state()
+                .iter()
+                .map(|c| c.metadata.name.clone().unwrap_or_default())
+                .collect();
             if names == vec!["after".to_owned()] {
                 break;
             }
-            assert!(tokio::time::Instant::now() < deadline, "{}: reflector did not converge: {names:?}", target.name);
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{}: reflector did not converge: {names:?}",
+                target.name
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         task.abort();

@@ -75,7 +75,10 @@ async fn main() -> anyhow::Result<()> {
     let received = Arc::new(AtomicU64::new(0));
     let deadline = Instant::now() + Duration::from_secs(args.watch_seconds);
     let mut watchers = Vec::new();
-    for api in apis.iter().flat_map(|a| std::iter::repeat_n(a, args.watchers_per_cluster)) {
+    for api in apis
+        .iter()
+        .flat_map(|a| std::iter::repeat_n(a, args.watchers_per_cluster))
+    {
         let api = api.clone();
         let received = Arc::clone(&received);
         watchers.push(tokio::spawn(async move {

@@ -758,12 +758,12 @@ mod tests {
     #[test]
     fn fields_of_deployment_matches_the_real_server() {
         // What kube-apiserver v1.20 records for `kubectl apply --server-side` of this
-        // configuration, except `spec.selector`, which v1.20 treats as atomic.
+        // configuration; `spec.selector` (a LabelSelector) is atomic.
         let mut config = deployment();
         config["spec"]["selector"] = json!({"matchLabels": {"app": "web"}});
         let set = fields_of(&config, DEPLOY);
         let mut expected = json!({"f:metadata": {"f:labels": {"f:app": {}}}, "f:spec": {"f:replicas": {},
-            "f:selector": {"f:matchLabels": {"f:app": {}}},
+            "f:selector": {},
             "f:template": {"f:metadata": {"f:labels": {"f:app": {}}}, "f:spec": {"f:containers": {"k:{\"name\":\"nginx\"}": {".": {},
             "f:env": {"k:{\"name\":\"A\"}": {".": {}, "f:name": {}, "f:value": {}}}, "f:image": {}, "f:name": {},
             "f:ports": {"k:{\"containerPort\":53,\"protocol\":\"UDP\"}": {".": {}, "f:containerPort": {}, "f:protocol": {}},
