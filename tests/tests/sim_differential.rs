@@ -9,10 +9,11 @@ mod targets;
 
 use futures::StreamExt;
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{
     Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams, WatchEvent, WatchParams,
 };
+use kube::runtime::{WatchStreamExt, reflector, watcher};
 use serde_json::{Value, json};
 use std::time::Duration;
 use targets::{Target, Targets, dynamic, managed_fields, normalise, without_version_differences};
@@ -502,6 +503,12 @@ async fn kubectl_works_the_same_on_both() {
         assert!(
             table.contains("kc"),
             "{}: table output: {table}",
+            target.name
+        );
+        let watched = kubectl_watch(kc, &target.client).await;
+        assert!(
+            watched.contains("configmap/watched"),
+            "{}: kubectl get -w saw: {watched}",
             target.name
         );
         outcomes.push((same, differs, cm["data"].clone(), err.is_empty()));
