@@ -100,6 +100,8 @@ string_enum! {
         SyncFail => "SyncFail",
         /// The resource is skipped by sync (neither applied nor pruned).
         Skip => "Skip",
+        /// Runs before the application's resources are deleted (Argo CD 3).
+        PreDelete => "PreDelete",
         /// Runs after the application is deleted.
         PostDelete => "PostDelete",
     }
