@@ -147,7 +147,7 @@ mod tests {
     fn unknown_values_are_rejected_with_the_vocabulary_name() {
         let err = "synced".parse::<SyncStatusCode>().unwrap_err();
         assert_eq!(err.to_string(), "unknown sync status \"synced\"");
-        assert!("PreDelete".parse::<HookType>().is_err());
+        assert!("PreDestroy".parse::<HookType>().is_err());
         assert!("".parse::<HealthStatusCode>().is_err());
     }
 
