@@ -145,24 +145,9 @@ async fn resource(
         return Err(ApiError::no_route(&rp.plural));
     }
     let q = Query::parse(req.uri().query());
-    let accept = req
-        .headers()
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    let content_type = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    let user_agent = req
-        .headers()
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
+    let accept = header_value(req.headers(), header::ACCEPT);
+    let content_type = header_value(req.headers(), header::CONTENT_TYPE);
+    let user_agent = header_value(req.headers(), header::USER_AGENT);
     let method = req.method().clone();
     let ns = if rt.namespaced {
         rp.namespace.as_deref()
@@ -357,6 +342,14 @@ fn decode(bytes: &[u8], content_type: &str) -> ApiResult<Value> {
         .map_err(|e| ApiError::bad_request(format!("the request body is not valid JSON: {e}")))
 }
 
+fn header_value(headers: &HeaderMap, name: header::HeaderName) -> String {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
 fn bearer(headers: &HeaderMap) -> Option<&str> {
     headers
         .get(header::AUTHORIZATION)?
@@ -409,16 +402,8 @@ async fn admin(
 /// A JSON response.
 pub(crate) fn json_response(status: StatusCode, value: &Value) -> Response<Body> {
     let bytes = serde_json::to_vec(value).unwrap_or_default();
-    let mut resp = Response::new(
-        Full::new(Bytes::from(bytes))
-            .map_err(|never| match never {})
-            .boxed(),
-    );
+    let mut resp = bytes_response("application/json", bytes);
     *resp.status_mut() = status;
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        header::HeaderValue::from_static("application/json"),
-    );
     resp
 }
 
@@ -443,16 +428,7 @@ fn bytes_response(content_type: &'static str, bytes: Vec<u8>) -> Response<Body> 
 }
 
 fn text_response(text: &'static str) -> Response<Body> {
-    let mut resp = Response::new(
-        Full::new(Bytes::from_static(text.as_bytes()))
-            .map_err(|never| match never {})
-            .boxed(),
-    );
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        header::HeaderValue::from_static("text/plain"),
-    );
-    resp
+    bytes_response("text/plain", text.as_bytes().to_vec())
 }
 
 fn error_response(e: &ApiError) -> Response<Body> {

@@ -222,15 +222,7 @@ pub fn update(
         drop(state);
         return create(cluster, rt, ns, body, opts);
     };
-    if let Some(rv) = body["metadata"]["resourceVersion"].as_str()
-        && rv
-            != old["metadata"]["resourceVersion"]
-                .as_str()
-                .unwrap_or_default()
-    {
-        return Err(ApiError::conflict(&rt.group_resource(), name)
-            .with_details(&rt.group, &rt.plural, name));
-    }
+    check_resource_version(rt, name, &body, &old)?;
     let new = merge_status_rules(rt, &old, body, opts);
     let stored = commit(&mut state, rt, Some(old), new, opts, &now, true)?;
     Ok(present(rt, &stored))
@@ -275,14 +267,7 @@ pub fn patch(
     let mut patched = patched;
     let meta = meta_mut(&mut patched)?;
     check_name(meta, name)?;
-    if let Some(rv) = body["metadata"]["resourceVersion"].as_str()
-        && rv
-            != old["metadata"]["resourceVersion"]
-                .as_str()
-                .unwrap_or_default()
-    {
-        return Err(ApiError::conflict(&rt.group_resource(), name));
-    }
+    check_resource_version(rt, name, body, &old)?;
     let new = merge_status_rules(rt, &old, patched, opts);
     let stored = commit(&mut state, rt, Some(old), new, opts, &now, true)?;
     Ok(present(rt, &stored))
@@ -589,6 +574,27 @@ fn check_body(rt: &ResourceType, body: &Value) -> ApiResult<()> {
         }
     }
     Ok(())
+}
+
+/// A write naming a resourceVersion must name the current one (optimistic concurrency).
+fn check_resource_version(
+    rt: &ResourceType,
+    name: &str,
+    body: &Value,
+    old: &Value,
+) -> ApiResult<()> {
+    match body["metadata"]["resourceVersion"].as_str() {
+        Some(rv)
+            if rv
+                != old["metadata"]["resourceVersion"]
+                    .as_str()
+                    .unwrap_or_default() =>
+        {
+            Err(ApiError::conflict(&rt.group_resource(), name)
+                .with_details(&rt.group, &rt.plural, name))
+        }
+        _ => Ok(()),
+    }
 }
 
 fn check_name(meta: &mut Map<String, Value>, name: &str) -> ApiResult<()> {
