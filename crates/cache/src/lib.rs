@@ -1,0 +1,1 @@
+//! Two-level manifest cache (being written).

@@ -1,0 +1,1 @@
+//! Git mirrors (being written).
