@@ -1,5 +1,8 @@
 //! The `keelson` binary: one executable for every Keelson process and client command.
 
+mod admin_command;
+mod repo_server_command;
+mod signals;
 mod sim_command;
 
 use clap::{Parser, Subcommand};
@@ -19,6 +22,11 @@ struct Cli {
 enum Command {
     /// Run the Kubernetes API simulator (many clusters in one process).
     Sim(sim_command::SimArgs),
+    /// Run the repo-server (Git mirrors, manifest rendering, cache; gRPC).
+    RepoServer(repo_server_command::RepoServerArgs),
+    /// Operator tools (`admin render`).
+    #[command(subcommand)]
+    Admin(admin_command::AdminCommand),
     /// Print the CustomResourceDefinitions of Application, AppProject and ApplicationSet.
     Crds,
     /// Run the zero-setup demo (simulator, repo-server and controller in one process).
@@ -38,6 +46,10 @@ fn main() -> anyhow::Result<()> {
         .init();
     match cli.command {
         Command::Sim(args) => tokio::runtime::Runtime::new()?.block_on(sim_command::run(args)),
+        Command::RepoServer(args) => {
+            tokio::runtime::Runtime::new()?.block_on(repo_server_command::run(args))
+        }
+        Command::Admin(cmd) => tokio::runtime::Runtime::new()?.block_on(admin_command::run(cmd)),
         Command::Crds => {
             print!("{}", keelson_model::crds::crds_yaml()?);
             Ok(())

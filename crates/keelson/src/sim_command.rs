@@ -80,7 +80,7 @@ pub async fn run(args: SimArgs) -> anyhow::Result<()> {
         sim.addr,
         args.kubeconfig_dir.join("c1.kubeconfig").display()
     );
-    shutdown_signal().await;
+    crate::signals::shutdown().await;
     Ok(())
 }
 
@@ -123,21 +123,4 @@ fn write_files(sim: &SimHandle, dir: &std::path::Path) -> anyhow::Result<serde_j
         "admin_token": sim.admin_token,
         "clusters": clusters,
     }))
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        if let Ok(mut term) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
-            tokio::select! {
-                _ = ctrl_c => {}
-                _ = term.recv() => {}
-            }
-            return;
-        }
-    }
-    let _ = ctrl_c.await;
 }

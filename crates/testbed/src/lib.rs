@@ -26,6 +26,7 @@ mod ports;
 mod probe;
 mod process;
 mod redis;
+mod repo_server;
 mod sim;
 mod tools;
 
@@ -42,5 +43,6 @@ pub use ports::{free_port, free_ports};
 pub use probe::{ProbeResponse, http_get, https_get, pem_certificates};
 pub use process::{ChildGuard, ERROR_LOG_LINES, run, run_checked, tail_lines};
 pub use redis::{Redis, RespValue, SentinelGroup, resp_command};
+pub use repo_server::{REPO_SERVER_READY_TIMEOUT, RepoServerProcess};
 pub use sim::{Sim, SimCluster, SimInfo, SimOptions, keelson_bin};
 pub use tools::{TOOLS_DIR_ENV, find_tool, tools_dir, workspace_root};

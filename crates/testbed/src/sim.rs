@@ -239,7 +239,7 @@ fn sim_command(bin: &Path, options: &SimOptions, kubeconfig_dir: &Path) -> Comma
 }
 
 /// The first complete stdout line that looks like JSON, as a readiness probe.
-fn ready_line(stdout: &Path) -> Result<String, String> {
+pub(crate) fn ready_line(stdout: &Path) -> Result<String, String> {
     let text = std::fs::read_to_string(stdout).map_err(|e| format!("reading stdout: {e}"))?;
     first_json_line(&text).ok_or_else(|| "no ready line on stdout yet".to_string())
 }
