@@ -114,3 +114,39 @@ async fn large_values_skip_l1_and_round_trip_through_redis() -> anyhow::Result<(
     assert_eq!((stats.l2_hits, stats.l1_hits, stats.l1_entries), (2, 0, 0));
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn password_in_the_url_is_used_and_a_wrong_one_is_a_miss() -> anyhow::Result<()> {
+    let redis = Redis::start()?;
+    redis.command(&["CONFIG", "SET", "requirepass", "s3cret"])?;
+    let with = |url: String| CacheConfig {
+        redis: Some(RedisConfig::Direct { url }),
+        ..CacheConfig::default()
+    };
+    let port = redis.port();
+    let good = ManifestCache::new(
+        with(format!("redis://:s3cret@127.0.0.1:{port}/0")),
+        &Registry::new(),
+    )
+    .await?;
+    let other = ManifestCache::new(
+        with(format!("redis://:s3cret@127.0.0.1:{port}/0")),
+        &Registry::new(),
+    )
+    .await?;
+    good.put("k", Bytes::from_static(b"v")).await;
+    assert_eq!(other.get("k").await, Some(Bytes::from_static(b"v")));
+
+    let wrong = ManifestCache::new(
+        with(format!("redis://:wrong@127.0.0.1:{port}/0")),
+        &Registry::new(),
+    )
+    .await?;
+    let started = std::time::Instant::now();
+    assert_eq!(wrong.get("k").await, None);
+    wrong.put("k2", Bytes::from_static(b"v")).await;
+    assert!(started.elapsed() < Duration::from_secs(2));
+    let stats = wrong.stats();
+    assert_eq!((stats.redis_errors, stats.redis_connected), (2, false));
+    Ok(())
+}

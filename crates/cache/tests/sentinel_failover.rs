@@ -19,12 +19,20 @@ const MASTER: &str = "keelson-cache";
 const CALL_BOUND: Duration = Duration::from_millis(1500);
 
 fn config(group: &SentinelGroup, l1_max_bytes: usize) -> CacheConfig {
+    config_with_password(group, l1_max_bytes, None)
+}
+
+fn config_with_password(
+    group: &SentinelGroup,
+    l1_max_bytes: usize,
+    password: Option<&str>,
+) -> CacheConfig {
     CacheConfig {
         l1_max_bytes,
         redis: Some(RedisConfig::Sentinel {
             sentinels: group.sentinel_addrs(),
             master_name: MASTER.to_string(),
-            password: None,
+            password: password.map(str::to_string),
             sentinel_password: None,
             db: 0,
         }),
@@ -142,5 +150,43 @@ async fn master_killed_under_a_stream_of_requests() -> anyhow::Result<()> {
         "the value is on {new_master}"
     );
     assert!(writer.stats().redis_connected);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn master_password_and_database_are_used() -> anyhow::Result<()> {
+    let group = tokio::task::block_in_place(|| SentinelGroup::start(MASTER, 1, 3))?;
+    // Sentinels learn the password first, so that they never see the master as down.
+    for sentinel in group.sentinel_addrs() {
+        let addr = sentinel.parse()?;
+        let reply = resp_command(addr, &["SENTINEL", "SET", MASTER, "auth-pass", "s3cret"])?;
+        assert_eq!(reply, RespValue::Simple("OK".to_string()));
+    }
+    for node in group.nodes() {
+        node.command(&["CONFIG", "SET", "masterauth", "s3cret"])?;
+        node.command(&["CONFIG", "SET", "requirepass", "s3cret"])?;
+    }
+    let master = group.master_addr()?;
+    let mut writer_config = config_with_password(&group, 0, Some("s3cret"));
+    if let Some(RedisConfig::Sentinel { db, .. }) = &mut writer_config.redis {
+        *db = 3;
+    }
+    let writer = ManifestCache::new(writer_config.clone(), &Registry::new()).await?;
+    let reader = ManifestCache::new(writer_config, &Registry::new()).await?;
+    writer.put("k", Bytes::from_static(b"v")).await;
+    assert_eq!(reader.get("k").await, Some(Bytes::from_static(b"v")));
+    for (db, expected) in [(3, 1), (0, 0)] {
+        let client = redis::Client::open(format!("redis://:s3cret@{master}/{db}"))?;
+        let mut conn = client.get_multiplexed_async_connection().await?;
+        let exists: i64 = redis::cmd("EXISTS")
+            .arg("keelson|k")
+            .query_async(&mut conn)
+            .await?;
+        assert_eq!(exists, expected, "keelson|k in db {db} of {master}");
+    }
+
+    let no_password = ManifestCache::new(config(&group, 0), &Registry::new()).await?;
+    assert_eq!(no_password.get("k").await, None);
+    assert!(no_password.stats().redis_errors >= 1);
     Ok(())
 }
