@@ -99,7 +99,7 @@ fn read(path: &Path) -> String {
 }
 
 #[tokio::test]
-async fn resolves_branches_tags_head_and_shas() -> Result<()> {
+async fn git_resolves_branches_tags_head_and_shas() -> Result<()> {
     let h = history()?;
     let f = store()?;
     let repo = access(&h.repo);
@@ -126,9 +126,9 @@ async fn resolves_branches_tags_head_and_shas() -> Result<()> {
 }
 
 #[tokio::test]
-async fn new_commits_are_seen_after_the_revision_cache_ttl() -> Result<()> {
+async fn git_new_commits_are_seen_after_the_revision_cache_ttl() -> Result<()> {
     let h = history()?;
-    let f = store_with(|c| c.revision_cache_ttl = Duration::from_millis(800))?;
+    let f = store_with(|c| c.revision_cache_ttl = Duration::from_secs(3))?;
     let repo = access(&h.repo);
     assert_eq!(f.store.resolve(&repo, "main").await?, h.second);
     h.repo.write("README.md", "third\n")?;
@@ -143,7 +143,7 @@ async fn new_commits_are_seen_after_the_revision_cache_ttl() -> Result<()> {
         third,
         "shas bypass the cache"
     );
-    tokio::time::sleep(Duration::from_millis(900)).await;
+    tokio::time::sleep(Duration::from_millis(3100)).await;
     assert_eq!(f.store.resolve(&repo, "main").await?, third);
 
     let uncached = store_with(|c| c.revision_cache_ttl = Duration::ZERO)?;
@@ -155,7 +155,7 @@ async fn new_commits_are_seen_after_the_revision_cache_ttl() -> Result<()> {
 }
 
 #[tokio::test]
-async fn checkout_materialises_each_commit() -> Result<()> {
+async fn git_checkout_materialises_each_commit() -> Result<()> {
     let h = history()?;
     let f = store()?;
     let repo = access(&h.repo);
@@ -195,7 +195,7 @@ async fn checkout_materialises_each_commit() -> Result<()> {
 }
 
 #[tokio::test]
-async fn lists_directories() -> Result<()> {
+async fn git_lists_directories() -> Result<()> {
     let h = history()?;
     let f = store()?;
     let repo = access(&h.repo);
@@ -211,7 +211,7 @@ async fn lists_directories() -> Result<()> {
 }
 
 #[tokio::test]
-async fn gets_files_by_glob_with_a_size_bound() -> Result<()> {
+async fn git_gets_files_by_glob_with_a_size_bound() -> Result<()> {
     let h = history()?;
     let f = store()?;
     let repo = access(&h.repo);
@@ -252,7 +252,7 @@ async fn gets_files_by_glob_with_a_size_bound() -> Result<()> {
 }
 
 #[tokio::test]
-async fn changed_paths_between_commits() -> Result<()> {
+async fn git_changed_paths_between_commits() -> Result<()> {
     let h = history()?;
     let f = store()?;
     let repo = access(&h.repo);
@@ -277,7 +277,7 @@ async fn changed_paths_between_commits() -> Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_requests_share_one_fetch() -> Result<()> {
+async fn git_concurrent_requests_share_one_fetch() -> Result<()> {
     let h = history()?;
     let f = store()?;
     let mut tasks = Vec::new();
@@ -310,7 +310,7 @@ async fn concurrent_requests_share_one_fetch() -> Result<()> {
 }
 
 #[tokio::test]
-async fn missing_repository_and_revision_are_typed_errors() -> Result<()> {
+async fn git_missing_repository_and_revision_are_typed_errors() -> Result<()> {
     let h = history()?;
     let f = store()?;
     let missing = RepoAccess::public(format!("file://{}/nope", f.root.path().display()));
@@ -345,7 +345,7 @@ async fn missing_repository_and_revision_are_typed_errors() -> Result<()> {
 }
 
 #[tokio::test]
-async fn credentials_never_appear_in_errors() -> Result<()> {
+async fn git_credentials_never_appear_in_errors() -> Result<()> {
     let f = store_with(|c| c.ls_remote_timeout = Duration::from_secs(10))?;
     let repo = RepoAccess {
         url: "https://admin:secret-token@127.0.0.1:1/org/repo.git".to_string(),
@@ -381,7 +381,7 @@ fn delete_objects(mirror: &Path) -> Result<usize> {
 }
 
 #[tokio::test]
-async fn a_corrupted_mirror_is_recloned() -> Result<()> {
+async fn git_a_corrupted_mirror_is_recloned() -> Result<()> {
     let h = history()?;
     let f = store_with(|c| c.revision_cache_ttl = Duration::ZERO)?;
     let repo = access(&h.repo);
@@ -465,7 +465,7 @@ fn run_sh(repo: &GitRepo, script: &str) -> Result<String> {
 }
 
 #[tokio::test]
-async fn hostile_tree_entries_are_refused() -> Result<()> {
+async fn git_hostile_tree_entries_are_refused() -> Result<()> {
     let h = history()?;
     let f = store()?;
     let repo = access(&h.repo);
@@ -532,7 +532,7 @@ async fn wait_until_dead(pid: &str) -> bool {
 }
 
 #[tokio::test]
-async fn a_hanging_remote_is_killed_at_the_time_limit() -> Result<()> {
+async fn git_a_hanging_remote_is_killed_at_the_time_limit() -> Result<()> {
     let h = history()?;
     let scripts = tempfile::tempdir()?;
     let script = scripts.path().join("slow-git");

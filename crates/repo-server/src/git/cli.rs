@@ -250,6 +250,8 @@ fn config_overrides(repo: &RepoAccess) -> Vec<(&'static str, String)> {
         ("credential.helper", String::new()),
         ("gc.autoDetach", "false".to_string()),
         ("maintenance.autoDetach", "false".to_string()),
+        // Never run commands named by a URL (`ext::sh -c …`), whatever git's default.
+        ("protocol.ext.allow", "never".to_string()),
     ];
     if repo.insecure {
         config.push(("http.sslVerify", "false".to_string()));
@@ -324,8 +326,52 @@ fn prepare_error(path: &Path, source: std::io::Error) -> GitError {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn askpass_answers_username_and_password_prompts() {
+        let dir = tempfile::tempdir().unwrap();
+        let cli = GitCli::new(PathBuf::from("git"), dir.path(), None).unwrap();
+        let ask = |prompt: &str| {
+            let out = std::process::Command::new(&cli.askpass)
+                .arg(prompt)
+                .env_clear()
+                .env("KEELSON_GIT_USERNAME", "robot")
+                .env("KEELSON_GIT_PASSWORD", "t0ken")
+                .output()
+                .unwrap();
+            String::from_utf8(out.stdout).unwrap()
+        };
+        assert_eq!(ask("Username for 'https://h': "), "robot\n");
+        assert_eq!(ask("Password for 'https://robot@h': "), "t0ken\n");
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&cli.keys_dir)
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o700);
+    }
+
+    #[test]
+    fn ssh_keys_are_private_files_with_a_trailing_newline() {
+        let dir = tempfile::tempdir().unwrap();
+        let cli = GitCli::new(PathBuf::from("git"), dir.path(), None).unwrap();
+        let key = cli
+            .write_key("-----BEGIN KEY-----\r\nabc\r\n-----END KEY-----", "u")
+            .unwrap();
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(key.path()).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert_eq!(
+            std::fs::read_to_string(key.path()).unwrap(),
+            "-----BEGIN KEY-----\nabc\n-----END KEY-----\n"
+        );
+        let path = key.path().to_path_buf();
+        drop(key);
+        assert!(!path.exists(), "the key file is deleted after use");
+    }
 
     #[test]
     fn quoting_survives_single_quotes() {
