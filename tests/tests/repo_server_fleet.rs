@@ -105,6 +105,67 @@ async fn pool_survives_a_killed_repo_server() {
         failures.len(),
         &failures[..failures.len().min(3)]
     );
+
+    // The survivors expose Argo CD's repo-server metrics.
+    let metrics = keelson_testbed::http_get(servers[0].metrics_addr(), "/metrics").unwrap();
+    for name in [
+        "argocd_git_request_total",
+        "argocd_git_request_duration_seconds",
+        "argocd_repo_pending_request_total",
+        "keelson_repo_manifest_requests_total",
+    ] {
+        assert!(metrics.body.contains(name), "/metrics lacks {name}");
+    }
+    assert!(
+        metrics.body.contains("request_type=\"fetch\""),
+        "git fetches are counted"
+    );
+    assert_eq!(
+        keelson_testbed::http_get(servers[0].metrics_addr(), "/readyz")
+            .unwrap()
+            .status,
+        200
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clear_errors_for_a_missing_repo_revision_and_path() {
+    let repo = fixture(1);
+    let servers = start_servers(1, Vec::new()).await;
+    let addr = servers[0].grpc_addr().to_string();
+    let pool = RepoClient::connect(PoolConfig {
+        endpoints: Endpoints::Static(vec![addr]),
+        ..PoolConfig::default()
+    })
+    .await
+    .unwrap();
+    let mut missing_rev = request(&repo, 0, true);
+    missing_rev.revision = "no-such-branch".into();
+    let err = pool
+        .generate_manifests(missing_rev)
+        .await
+        .expect_err("missing revision");
+    assert_eq!(err.code(), tonic::Code::NotFound, "{err}");
+    assert!(err.message().contains("no-such-branch"), "{err}");
+    let mut missing_repo = request(&repo, 0, true);
+    missing_repo.repo = Some(Repository {
+        url: "file:///nonexistent/repo".into(),
+        ..Repository::default()
+    });
+    let err = pool
+        .generate_manifests(missing_repo)
+        .await
+        .expect_err("missing repo");
+    assert_eq!(err.code(), tonic::Code::NotFound, "{err}");
+    let mut missing_path = request(&repo, 0, true);
+    missing_path.source_json =
+        json!({"repoURL": repo.url(), "path": "nope", "targetRevision": "main"}).to_string();
+    let err = pool
+        .generate_manifests(missing_path)
+        .await
+        .expect_err("missing path");
+    assert_eq!(err.code(), tonic::Code::InvalidArgument, "{err}");
+    assert!(err.message().contains("nope"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -158,9 +158,32 @@ fn load_plugins(path: Option<&std::path::Path>) -> anyhow::Result<HashMap<String
     };
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let list: Vec<PluginConfig> =
+    let list: Vec<PluginFileEntry> =
         serde_yaml_ng::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
-    Ok(list.into_iter().map(|p| (p.name.clone(), p)).collect())
+    Ok(list
+        .into_iter()
+        .map(|p| {
+            let config = PluginConfig {
+                name: p.name.clone(),
+                init: p.init,
+                generate: p.generate,
+                discover_file_glob: p.discover_file_glob,
+            };
+            (p.name, config)
+        })
+        .collect())
+}
+
+/// One entry of the `--plugin-config` file.
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct PluginFileEntry {
+    name: String,
+    #[serde(default)]
+    init: Option<Vec<String>>,
+    generate: Vec<String>,
+    #[serde(default)]
+    discover_file_glob: Option<String>,
 }
 
 /// Runs the repo-server until Ctrl-C or SIGTERM.

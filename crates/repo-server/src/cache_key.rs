@@ -30,7 +30,8 @@ pub fn source_hash(req: &ManifestRequest) -> String {
         hasher.update(bytes);
     };
     field(normalise_url(req.repo.as_ref().map_or("", |r| r.url.as_str())).as_bytes());
-    let mut source: serde_json::Value = serde_json::from_str(&req.source_json).unwrap_or(serde_json::Value::Null);
+    let mut source: serde_json::Value =
+        serde_json::from_str(&req.source_json).unwrap_or(serde_json::Value::Null);
     // The revision is keyed as the resolved commit, not as the requested name.
     if let Some(map) = source.as_object_mut() {
         map.remove("targetRevision");
@@ -39,7 +40,11 @@ pub fn source_hash(req: &ManifestRequest) -> String {
     field(req.app_name.as_bytes());
     field(req.namespace.as_bytes());
     let tracking = req.tracking.clone().unwrap_or_default();
-    for t in [&tracking.method, &tracking.label_key, &tracking.app_instance] {
+    for t in [
+        &tracking.method,
+        &tracking.label_key,
+        &tracking.app_instance,
+    ] {
         field(t.as_bytes());
     }
     field(req.kube_version.as_bytes());
@@ -55,10 +60,26 @@ fn canonical_json(v: &serde_json::Value) -> String {
         serde_json::Value::Object(map) => {
             let mut entries: Vec<_> = map.iter().collect();
             entries.sort_by(|a, b| a.0.cmp(b.0));
-            let inner: Vec<String> = entries.iter().map(|(k, v)| format!("{}:{}", serde_json::Value::String((*k).clone()), canonical_json(v))).collect();
+            let inner: Vec<String> = entries
+                .iter()
+                .map(|(k, v)| {
+                    format!(
+                        "{}:{}",
+                        serde_json::Value::String((*k).clone()),
+                        canonical_json(v)
+                    )
+                })
+                .collect();
             format!("{{{}}}", inner.join(","))
         }
-        serde_json::Value::Array(items) => format!("[{}]", items.iter().map(canonical_json).collect::<Vec<_>>().join(",")),
+        serde_json::Value::Array(items) => format!(
+            "[{}]",
+            items
+                .iter()
+                .map(canonical_json)
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
         other => other.to_string(),
     }
 }
@@ -125,7 +146,7 @@ fn normalise_path(p: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use keelson_proto::repo_server::{KustomizeOptions, Repository};
+    use keelson_proto::repo_server::Repository;
 
     fn req(rev: &str) -> ManifestRequest {
         ManifestRequest {
@@ -135,7 +156,7 @@ mod tests {
                 ..Default::default()
             }),
             revision: rev.into(),
-            path: "apps/a".into(),
+            source_json: r#"{"repoURL": "https://example.com/org/repo", "path": "apps/a", "targetRevision": "main"}"#.into(),
             ..Default::default()
         }
     }
@@ -144,17 +165,25 @@ mod tests {
     fn keys_ignore_revision_and_credentials_but_not_options() {
         assert_eq!(source_hash(&req("main")), source_hash(&req("v1")));
         let mut other = req("main");
-        other.repo.as_mut().map(|r| r.password = "other".into());
+        if let Some(r) = other.repo.as_mut() {
+            r.password = "other".into();
+        }
         assert_eq!(source_hash(&req("main")), source_hash(&other));
-        other.path = "apps/b".into();
+        other.source_json = other.source_json.replace("apps/a", "apps/b");
         assert_ne!(source_hash(&req("main")), source_hash(&other));
         assert_ne!(manifests_key(&req("x"), "a"), manifests_key(&req("x"), "b"));
-        let mut k1 = req("main");
-        k1.kustomize = Some(KustomizeOptions {
-            name_prefix: "p-".into(),
-            ..Default::default()
-        });
-        assert_ne!(source_hash(&k1), source_hash(&req("main")));
+        let mut reordered = req("main");
+        reordered.source_json = r#"{"targetRevision": "v2", "path": "apps/a", "repoURL": "https://example.com/org/repo"}"#.into();
+        assert_eq!(
+            source_hash(&reordered),
+            source_hash(&req("main")),
+            "key order and targetRevision do not matter"
+        );
+        let mut helm = req("main");
+        helm.source_json = helm
+            .source_json
+            .replace("}", r#", "helm": {"releaseName": "r"}}"#);
+        assert_ne!(source_hash(&helm), source_hash(&req("main")));
     }
 
     #[test]
