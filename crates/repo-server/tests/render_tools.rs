@@ -786,3 +786,39 @@ async fn plugin_failure_carries_stderr() {
         &["cannot render: bad input"],
     );
 }
+
+#[tokio::test]
+async fn plugin_relative_command_is_confined() {
+    use std::os::unix::fs::PermissionsExt;
+    let repo = Repo::new();
+    repo.write("apps/p/marker.envsh", "");
+    repo.write(
+        "apps/p/gen.sh",
+        "#!/bin/sh\necho 'apiVersion: v1'\necho 'kind: ConfigMap'\necho 'metadata: {name: rel}'\n",
+    );
+    let script = repo.root().join("apps/p/gen.sh");
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = run_with(
+        &repo,
+        "apps/p",
+        &ApplicationSource::default(),
+        &plugin_tools(&["./gen.sh"]),
+        &Limits::default(),
+    )
+    .await
+    .unwrap();
+    find(&out, "ConfigMap", "rel");
+    let outside = repo.outside().join("evil.sh");
+    std::fs::write(&outside, "#!/bin/sh\necho pwned\n").unwrap();
+    std::fs::set_permissions(&outside, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let tools = plugin_tools(&["../../../evil.sh"]);
+    let result = run_with(
+        &repo,
+        "apps/p",
+        &ApplicationSource::default(),
+        &tools,
+        &Limits::default(),
+    )
+    .await;
+    assert_err_contains(result, &["plugin command", "outside the repository"]);
+}

@@ -5,13 +5,14 @@
 //! parameters as `ARGOCD_APP_PARAMETERS` (JSON) and `PARAM_*`. Stdout is the manifest stream.
 
 use std::ffi::OsString;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use globset::{GlobBuilder, GlobMatcher};
 use keelson_model::source::PluginParameter;
 use serde_json::{Map, Value, json};
 use walkdir::WalkDir;
 
+use crate::render::confine;
 use crate::render::manifest::parse_yaml_stream;
 use crate::render::process::{self, Invocation, MINIMAL_PATH};
 use crate::render::{PluginConfig, RenderContext, RenderError, Tools};
@@ -112,7 +113,7 @@ async fn run_argv(
     let Some((program, args)) = argv.split_first() else {
         return Err(RenderError::PluginCommandEmpty(plugin.name.clone()));
     };
-    let program = process::locate(&tool, Path::new(program))?;
+    let program = program_path(ctx, &tool, program)?;
     let limits = ctx.req.limits;
     Ok(process::run(Invocation {
         tool,
@@ -124,6 +125,29 @@ async fn run_argv(
         max_output: limits.max_output_bytes,
     })
     .await?)
+}
+
+/// Locates the plugin program: a relative path with a directory part (`./gen.sh`) is taken
+/// relative to the app directory and must stay inside the checkout; anything else is an
+/// absolute path or a name on the repo-server's `PATH`.
+fn program_path(
+    ctx: &RenderContext<'_>,
+    tool: &str,
+    program: &str,
+) -> Result<PathBuf, RenderError> {
+    let path = Path::new(program);
+    if path.is_absolute() || path.components().count() == 1 {
+        return Ok(process::locate(tool, path)?);
+    }
+    let (resolved, exists) =
+        confine::resolve_reference(ctx.root, ctx.app_dir, program, "plugin command")?;
+    if !exists {
+        return Err(RenderError::ToolMissing {
+            tool: tool.to_string(),
+            looked_at: resolved,
+        });
+    }
+    Ok(resolved)
 }
 
 /// The plugin's complete environment.
