@@ -5,6 +5,7 @@
 //! controller a client pool over many repo-servers or an in-process one ([`pool`]).
 
 pub mod cache_key;
+pub mod checkouts;
 pub mod git;
 pub mod metrics;
 pub mod pool;

@@ -1,9 +1,10 @@
 //! The `RepoServer` gRPC service: resolves the revision, answers from the manifest cache
 //! (also across commits that do not touch the app's manifest-generate-paths), and on a
-//! miss checks the commit out into a scratch directory and renders it, within the
-//! parallelism limit.
+//! miss renders from the commit's shared checkout (a private copy for renderers that
+//! write into it), within the parallelism limit.
 
 use crate::cache_key;
+use crate::checkouts::{CheckoutCache, CheckoutError};
 use crate::git::{GitError, GitStore, RepoAccess};
 use crate::metrics::RepoMetrics;
 use crate::render::{self, Limits, RenderError, RenderRequest, Tools, Tracking, TrackingMethod};
@@ -12,8 +13,9 @@ use keelson_cache::ManifestCache;
 use keelson_model::ApplicationSource;
 use keelson_proto::repo_server::repo_server_server::RepoServer;
 use keelson_proto::repo_server::{
-    GetFilesRequest, GetFilesResponse, ListDirectoriesRequest, ListDirectoriesResponse, ManifestRequest, ManifestResponse,
-    Repository, ResolveRevisionRequest, ResolveRevisionResponse, TestRepositoryRequest, TestRepositoryResponse,
+    GetFilesRequest, GetFilesResponse, ListDirectoriesRequest, ListDirectoriesResponse,
+    ManifestRequest, ManifestResponse, Repository, ResolveRevisionRequest, ResolveRevisionResponse,
+    TestRepositoryRequest, TestRepositoryResponse,
 };
 use prost::Message;
 use std::path::PathBuf;
@@ -34,9 +36,9 @@ pub enum ServiceError {
     /// Rendering failed.
     #[error(transparent)]
     Render(#[from] RenderError),
-    /// Creating the scratch directory failed.
-    #[error("creating a scratch directory failed")]
-    Scratch(#[source] std::io::Error),
+    /// Preparing the checkout failed.
+    #[error(transparent)]
+    Checkout(#[from] CheckoutError),
 }
 
 impl ServiceError {
@@ -46,7 +48,8 @@ impl ServiceError {
             ServiceError::InvalidRequest(_) => tonic::Code::InvalidArgument,
             ServiceError::Git(e) => git_code(e),
             ServiceError::Render(e) => render_code(e),
-            ServiceError::Scratch(_) => tonic::Code::Internal,
+            ServiceError::Checkout(CheckoutError::Git(e)) => git_code(e),
+            ServiceError::Checkout(CheckoutError::Scratch(_)) => tonic::Code::Internal,
         };
         Status::new(code, error_chain(self))
     }
@@ -93,19 +96,38 @@ struct Inner {
     config: ServiceConfig,
     slots: Option<Semaphore>,
     metrics: RepoMetrics,
+    checkouts: CheckoutCache,
 }
 
 impl std::fmt::Debug for RepoService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RepoService").field("config", &self.inner.config).finish_non_exhaustive()
+        f.debug_struct("RepoService")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
     }
 }
 
 impl RepoService {
     /// A service over a Git store and a cache.
-    pub fn new(git: GitStore, cache: ManifestCache, config: ServiceConfig, metrics: RepoMetrics) -> Self {
-        let slots = (config.parallelism_limit > 0).then(|| Semaphore::new(config.parallelism_limit));
-        Self { inner: Arc::new(Inner { git, cache, config, slots, metrics }) }
+    pub fn new(
+        git: GitStore,
+        cache: ManifestCache,
+        config: ServiceConfig,
+        metrics: RepoMetrics,
+    ) -> Self {
+        let slots =
+            (config.parallelism_limit > 0).then(|| Semaphore::new(config.parallelism_limit));
+        let checkouts = CheckoutCache::new(config.scratch_dir.clone(), 16);
+        Self {
+            inner: Arc::new(Inner {
+                git,
+                cache,
+                config,
+                slots,
+                metrics,
+                checkouts,
+            }),
+        }
     }
 
     /// Renders (or recalls) the manifests of one source at one revision.
@@ -117,11 +139,19 @@ impl RepoService {
         result
     }
 
-    async fn generate_inner(&self, req: &ManifestRequest) -> Result<ManifestResponse, ServiceError> {
-        let source: ApplicationSource = serde_json::from_str(&req.source_json)
-            .map_err(|e| ServiceError::InvalidRequest(format!("source_json is not an application source: {e}")))?;
+    async fn generate_inner(
+        &self,
+        req: &ManifestRequest,
+    ) -> Result<ManifestResponse, ServiceError> {
+        let source: ApplicationSource = serde_json::from_str(&req.source_json).map_err(|e| {
+            ServiceError::InvalidRequest(format!("source_json is not an application source: {e}"))
+        })?;
         let access = access(req.repo.as_ref())?;
-        let revision = if req.revision.is_empty() { source.target_revision.clone().unwrap_or_default() } else { req.revision.clone() };
+        let revision = if req.revision.is_empty() {
+            source.target_revision.clone().unwrap_or_default()
+        } else {
+            req.revision.clone()
+        };
         let sha = self.inner.git.resolve(&access, &revision).await?;
         let key = cache_key::manifests_key(req, &sha);
         if !req.no_cache {
@@ -138,7 +168,13 @@ impl RepoService {
         let response = self.render(req, &access, &sha, &source).await?;
         self.inner.metrics.manifest_request("rendered");
         self.store(&key, &response).await;
-        self.inner.cache.put(&cache_key::last_commit_key(req), Bytes::from(sha.clone().into_bytes())).await;
+        self.inner
+            .cache
+            .put(
+                &cache_key::last_commit_key(req),
+                Bytes::from(sha.clone().into_bytes()),
+            )
+            .await;
         Ok(response)
     }
 
@@ -152,30 +188,57 @@ impl RepoService {
     async fn store(&self, key: &str, resp: &ManifestResponse) {
         let mut stored = resp.clone();
         stored.cached = false;
-        self.inner.cache.put(key, Bytes::from(stored.encode_to_vec())).await;
+        self.inner
+            .cache
+            .put(key, Bytes::from(stored.encode_to_vec()))
+            .await;
     }
 
     /// With `manifest-generate-paths`, the manifests of the last rendered commit answer a
     /// newer commit that changed nothing under those paths.
-    async fn reuse_unaffected(&self, req: &ManifestRequest, access: &RepoAccess, sha: &str, source: &ApplicationSource) -> Option<ManifestResponse> {
+    async fn reuse_unaffected(
+        &self,
+        req: &ManifestRequest,
+        access: &RepoAccess,
+        sha: &str,
+        source: &ApplicationSource,
+    ) -> Option<ManifestResponse> {
         if req.manifest_generate_paths.trim().is_empty() {
             return None;
         }
-        let last = self.inner.cache.get(&cache_key::last_commit_key(req)).await?;
+        let last = self
+            .inner
+            .cache
+            .get(&cache_key::last_commit_key(req))
+            .await?;
         let last = String::from_utf8(last.to_vec()).ok()?;
         if last == sha {
             return None;
         }
         let previous = self.recall(&cache_key::manifests_key(req, &last)).await?;
-        let changed = self.inner.git.changed_paths(access, &last, sha).await.ok()?;
+        let changed = self
+            .inner
+            .git
+            .changed_paths(access, &last, sha)
+            .await
+            .ok()?;
         let app_path = source.path.as_deref().unwrap_or_default();
         if cache_key::paths_affected(&req.manifest_generate_paths, app_path, &changed) {
             return None;
         }
-        Some(ManifestResponse { revision: sha.to_owned(), ..previous })
+        Some(ManifestResponse {
+            revision: sha.to_owned(),
+            ..previous
+        })
     }
 
-    async fn render(&self, req: &ManifestRequest, access: &RepoAccess, sha: &str, source: &ApplicationSource) -> Result<ManifestResponse, ServiceError> {
+    async fn render(
+        &self,
+        req: &ManifestRequest,
+        access: &RepoAccess,
+        sha: &str,
+        source: &ApplicationSource,
+    ) -> Result<ManifestResponse, ServiceError> {
         let pending = self.inner.metrics.pending.clone();
         pending.inc();
         let permit = match &self.inner.slots {
@@ -183,10 +246,28 @@ impl RepoService {
             None => None,
         };
         pending.dec();
-        let scratch = tempfile::Builder::new().prefix("render-").tempdir_in(&self.inner.config.scratch_dir).map_err(ServiceError::Scratch)?;
-        self.inner.git.checkout(access, sha, scratch.path()).await?;
+        let shared = self
+            .inner
+            .checkouts
+            .shared(&self.inner.git, access, sha)
+            .await?;
+        let path = source.path.as_deref().unwrap_or_default();
+        // Kustomize edits and plugins write into the checkout: they get a private copy.
+        let writes = matches!(
+            render::detect_source_type(shared.path(), path, source, &self.inner.config.tools),
+            Ok(render::SourceType::Kustomize | render::SourceType::Plugin)
+        );
+        let scratch = if writes {
+            self.inner.checkouts.private_copy(&shared).await?
+        } else {
+            shared
+        };
         let tracking = tracking(req);
-        let kube_version = if req.kube_version.is_empty() { self.inner.config.default_kube_version.clone() } else { req.kube_version.clone() };
+        let kube_version = if req.kube_version.is_empty() {
+            self.inner.config.default_kube_version.clone()
+        } else {
+            req.kube_version.clone()
+        };
         let render_req = RenderRequest {
             root: scratch.path(),
             path: source.path.as_deref().unwrap_or_default(),
@@ -205,42 +286,80 @@ impl RepoService {
         let rendered = render::render(&render_req).await?;
         drop(permit);
         let source_type = rendered.source_type.to_string();
-        self.inner.metrics.render(&source_type, started.elapsed().as_secs_f64());
-        let manifests = rendered.objects.iter().map(serde_json::Value::to_string).collect();
-        Ok(ManifestResponse { manifests, revision: sha.to_owned(), source_type, cached: false })
+        self.inner
+            .metrics
+            .render(&source_type, started.elapsed().as_secs_f64());
+        let manifests = rendered
+            .objects
+            .iter()
+            .map(serde_json::Value::to_string)
+            .collect();
+        Ok(ManifestResponse {
+            manifests,
+            revision: sha.to_owned(),
+            source_type,
+            cached: false,
+        })
     }
 
     /// Resolves a revision to a commit SHA.
-    pub async fn resolve(&self, req: ResolveRevisionRequest) -> Result<ResolveRevisionResponse, ServiceError> {
-        let sha = self.inner.git.resolve(&access(req.repo.as_ref())?, &req.revision).await?;
+    pub async fn resolve(
+        &self,
+        req: ResolveRevisionRequest,
+    ) -> Result<ResolveRevisionResponse, ServiceError> {
+        let sha = self
+            .inner
+            .git
+            .resolve(&access(req.repo.as_ref())?, &req.revision)
+            .await?;
         Ok(ResolveRevisionResponse { revision: sha })
     }
 
     /// Directories of the repository at a revision.
-    pub async fn list_directories(&self, req: ListDirectoriesRequest) -> Result<ListDirectoriesResponse, ServiceError> {
+    pub async fn list_directories(
+        &self,
+        req: ListDirectoriesRequest,
+    ) -> Result<ListDirectoriesResponse, ServiceError> {
         let access = access(req.repo.as_ref())?;
         let sha = self.inner.git.resolve(&access, &req.revision).await?;
         let paths = self.inner.git.list_directories(&access, &sha).await?;
-        Ok(ListDirectoriesResponse { paths, revision: sha })
+        Ok(ListDirectoriesResponse {
+            paths,
+            revision: sha,
+        })
     }
 
     /// Files matching a glob at a revision.
     pub async fn get_files(&self, req: GetFilesRequest) -> Result<GetFilesResponse, ServiceError> {
         let access = access(req.repo.as_ref())?;
         let sha = self.inner.git.resolve(&access, &req.revision).await?;
-        let files = self.inner.git.get_files(&access, &sha, &req.glob).await?.into_iter().collect();
-        Ok(GetFilesResponse { files, revision: sha })
+        let files = self
+            .inner
+            .git
+            .get_files(&access, &sha, &req.glob)
+            .await?
+            .into_iter()
+            .collect();
+        Ok(GetFilesResponse {
+            files,
+            revision: sha,
+        })
     }
 
     /// Checks a repository is reachable.
-    pub async fn test_repository(&self, req: TestRepositoryRequest) -> Result<TestRepositoryResponse, ServiceError> {
+    pub async fn test_repository(
+        &self,
+        req: TestRepositoryRequest,
+    ) -> Result<TestRepositoryResponse, ServiceError> {
         self.inner.git.test(&access(req.repo.as_ref())?).await?;
         Ok(TestRepositoryResponse { verified: true })
     }
 }
 
 fn access(repo: Option<&Repository>) -> Result<RepoAccess, ServiceError> {
-    let repo = repo.filter(|r| !r.url.is_empty()).ok_or_else(|| ServiceError::InvalidRequest("repository url is required".into()))?;
+    let repo = repo
+        .filter(|r| !r.url.is_empty())
+        .ok_or_else(|| ServiceError::InvalidRequest("repository url is required".into()))?;
     let opt = |s: &str| (!s.is_empty()).then(|| s.to_owned());
     Ok(RepoAccess {
         url: repo.url.clone(),
@@ -261,32 +380,70 @@ fn tracking(req: &ManifestRequest) -> Tracking {
     };
     Tracking {
         method,
-        label_key: if t.label_key.is_empty() { keelson_model::annotations::APP_INSTANCE_LABEL.to_owned() } else { t.label_key },
-        app_instance: if t.app_instance.is_empty() { req.app_name.clone() } else { t.app_instance },
+        label_key: if t.label_key.is_empty() {
+            keelson_model::annotations::APP_INSTANCE_LABEL.to_owned()
+        } else {
+            t.label_key
+        },
+        app_instance: if t.app_instance.is_empty() {
+            req.app_name.clone()
+        } else {
+            t.app_instance
+        },
         app_namespace: req.namespace.clone(),
     }
 }
 
 #[tonic::async_trait]
 impl RepoServer for RepoService {
-    async fn generate_manifests(&self, request: Request<ManifestRequest>) -> Result<Response<ManifestResponse>, Status> {
-        self.generate(request.into_inner()).await.map(Response::new).map_err(|e| e.to_status())
+    async fn generate_manifests(
+        &self,
+        request: Request<ManifestRequest>,
+    ) -> Result<Response<ManifestResponse>, Status> {
+        self.generate(request.into_inner())
+            .await
+            .map(Response::new)
+            .map_err(|e| e.to_status())
     }
 
-    async fn resolve_revision(&self, request: Request<ResolveRevisionRequest>) -> Result<Response<ResolveRevisionResponse>, Status> {
-        self.resolve(request.into_inner()).await.map(Response::new).map_err(|e| e.to_status())
+    async fn resolve_revision(
+        &self,
+        request: Request<ResolveRevisionRequest>,
+    ) -> Result<Response<ResolveRevisionResponse>, Status> {
+        self.resolve(request.into_inner())
+            .await
+            .map(Response::new)
+            .map_err(|e| e.to_status())
     }
 
-    async fn list_directories(&self, request: Request<ListDirectoriesRequest>) -> Result<Response<ListDirectoriesResponse>, Status> {
-        RepoService::list_directories(self, request.into_inner()).await.map(Response::new).map_err(|e| e.to_status())
+    async fn list_directories(
+        &self,
+        request: Request<ListDirectoriesRequest>,
+    ) -> Result<Response<ListDirectoriesResponse>, Status> {
+        RepoService::list_directories(self, request.into_inner())
+            .await
+            .map(Response::new)
+            .map_err(|e| e.to_status())
     }
 
-    async fn get_files(&self, request: Request<GetFilesRequest>) -> Result<Response<GetFilesResponse>, Status> {
-        RepoService::get_files(self, request.into_inner()).await.map(Response::new).map_err(|e| e.to_status())
+    async fn get_files(
+        &self,
+        request: Request<GetFilesRequest>,
+    ) -> Result<Response<GetFilesResponse>, Status> {
+        RepoService::get_files(self, request.into_inner())
+            .await
+            .map(Response::new)
+            .map_err(|e| e.to_status())
     }
 
-    async fn test_repository(&self, request: Request<TestRepositoryRequest>) -> Result<Response<TestRepositoryResponse>, Status> {
-        self.test_repository(request.into_inner()).await.map(Response::new).map_err(|e| e.to_status())
+    async fn test_repository(
+        &self,
+        request: Request<TestRepositoryRequest>,
+    ) -> Result<Response<TestRepositoryResponse>, Status> {
+        self.test_repository(request.into_inner())
+            .await
+            .map(Response::new)
+            .map_err(|e| e.to_status())
     }
 }
 
@@ -300,9 +457,10 @@ fn git_code(e: &GitError) -> tonic::Code {
         GitError::AuthenticationFailed { .. } => Code::Unauthenticated,
         GitError::Unreachable { .. } => Code::Unavailable,
         GitError::Timeout { .. } => Code::DeadlineExceeded,
-        GitError::AmbiguousRevision { .. } | GitError::NotACommit { .. } | GitError::InvalidGlob { .. } | GitError::UnsafePath { .. } => {
-            Code::InvalidArgument
-        }
+        GitError::AmbiguousRevision { .. }
+        | GitError::NotACommit { .. }
+        | GitError::InvalidGlob { .. }
+        | GitError::UnsafePath { .. } => Code::InvalidArgument,
         GitError::TreeTooLarge { .. } | GitError::FilesTooLarge { .. } => Code::ResourceExhausted,
         _ => Code::Internal,
     }
@@ -315,13 +473,17 @@ fn render_code(e: &RenderError) -> tonic::Code {
     use crate::render::process::ProcessError;
     use tonic::Code;
     match e {
-        RenderError::ToolMissing { .. } | RenderError::PluginNotConfigured(_) | RenderError::PluginNotDiscovered => Code::FailedPrecondition,
+        RenderError::ToolMissing { .. }
+        | RenderError::PluginNotConfigured(_)
+        | RenderError::PluginNotDiscovered => Code::FailedPrecondition,
         RenderError::Process(ProcessError::NotFound { .. }) => Code::FailedPrecondition,
-        RenderError::Process(ProcessError::TimedOut { .. }) | RenderError::JsonnetTimeout { .. } => Code::DeadlineExceeded,
-        RenderError::Process(ProcessError::OutputTooLarge { .. }) | RenderError::OutputTooLarge { .. } | RenderError::FileTooLarge { .. } => {
-            Code::ResourceExhausted
-        }
-        RenderError::Process(ProcessError::Spawn { .. } | ProcessError::Io { .. }) | RenderError::JsonnetWorker(_) => Code::Internal,
+        RenderError::Process(ProcessError::TimedOut { .. })
+        | RenderError::JsonnetTimeout { .. } => Code::DeadlineExceeded,
+        RenderError::Process(ProcessError::OutputTooLarge { .. })
+        | RenderError::OutputTooLarge { .. }
+        | RenderError::FileTooLarge { .. } => Code::ResourceExhausted,
+        RenderError::Process(ProcessError::Spawn { .. } | ProcessError::Io { .. })
+        | RenderError::JsonnetWorker(_) => Code::Internal,
         _ => Code::InvalidArgument,
     }
 }
