@@ -34,13 +34,17 @@ impl Checkout {
 }
 
 type Slot = Arc<tokio::sync::OnceCell<Checkout>>;
+/// Repository URL and commit.
+type CommitKey = (String, String);
+/// Slots by commit, and their use order (least recent first).
+type Slots = (HashMap<CommitKey, Slot>, Vec<CommitKey>);
 
 /// The shared checkouts of one repo-server.
 #[derive(Debug)]
 pub struct CheckoutCache {
     dir: PathBuf,
     capacity: usize,
-    slots: Mutex<(HashMap<(String, String), Slot>, Vec<(String, String)>)>,
+    slots: Mutex<Slots>,
 }
 
 impl CheckoutCache {

@@ -7,8 +7,9 @@
 use crate::service::RepoService;
 use keelson_proto::repo_server::repo_server_client::RepoServerClient;
 use keelson_proto::repo_server::{
-    GetFilesRequest, GetFilesResponse, ListDirectoriesRequest, ListDirectoriesResponse, ManifestRequest, ManifestResponse,
-    ResolveRevisionRequest, ResolveRevisionResponse, TestRepositoryRequest, TestRepositoryResponse,
+    GetFilesRequest, GetFilesResponse, ListDirectoriesRequest, ListDirectoriesResponse,
+    ManifestRequest, ManifestResponse, ResolveRevisionRequest, ResolveRevisionResponse,
+    TestRepositoryRequest, TestRepositoryResponse,
 };
 use parking_lot::RwLock;
 use std::sync::Arc;
@@ -63,7 +64,12 @@ pub struct PoolConfig {
 
 impl Default for PoolConfig {
     fn default() -> Self {
-        Self { endpoints: Endpoints::Static(Vec::new()), request_timeout: Duration::from_secs(60), max_attempts: 3, eject_for: Duration::from_secs(5) }
+        Self {
+            endpoints: Endpoints::Static(Vec::new()),
+            request_timeout: Duration::from_secs(60),
+            max_attempts: 3,
+            eject_for: Duration::from_secs(5),
+        }
     }
 }
 
@@ -100,26 +106,51 @@ struct Remote {
 impl std::fmt::Debug for RepoClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.backend {
-            Backend::Remote(r) => f.debug_struct("RepoClient").field("endpoints", &r.members.read().iter().map(|m| m.addr.clone()).collect::<Vec<_>>()).finish(),
+            Backend::Remote(r) => f
+                .debug_struct("RepoClient")
+                .field(
+                    "endpoints",
+                    &r.members
+                        .read()
+                        .iter()
+                        .map(|m| m.addr.clone())
+                        .collect::<Vec<_>>(),
+                )
+                .finish(),
             Backend::InProcess(_) => f.write_str("RepoClient(in-process)"),
         }
     }
 }
 
 fn member(addr: &str) -> Result<Arc<Member>, PoolError> {
-    let uri = if addr.contains("://") { addr.to_owned() } else { format!("http://{addr}") };
+    let uri = if addr.contains("://") {
+        addr.to_owned()
+    } else {
+        format!("http://{addr}")
+    };
     let endpoint = Endpoint::from_shared(uri)
-        .map_err(|source| PoolError::InvalidEndpoint { endpoint: addr.to_owned(), source })?
+        .map_err(|source| PoolError::InvalidEndpoint {
+            endpoint: addr.to_owned(),
+            source,
+        })?
         .connect_timeout(Duration::from_secs(2))
         .tcp_nodelay(true);
-    let client = RepoServerClient::new(endpoint.connect_lazy()).max_decoding_message_size(256 * 1024 * 1024);
-    Ok(Arc::new(Member { addr: addr.to_owned(), client, in_flight: AtomicUsize::new(0), ejected_until: RwLock::new(None) }))
+    let client =
+        RepoServerClient::new(endpoint.connect_lazy()).max_decoding_message_size(256 * 1024 * 1024);
+    Ok(Arc::new(Member {
+        addr: addr.to_owned(),
+        client,
+        in_flight: AtomicUsize::new(0),
+        ejected_until: RwLock::new(None),
+    }))
 }
 
 impl RepoClient {
     /// A client calling the service in process (no network).
     pub fn in_process(service: RepoService) -> Self {
-        Self { backend: Backend::InProcess(service) }
+        Self {
+            backend: Backend::InProcess(service),
+        }
     }
 
     /// A pool over remote repo-servers. With [`Endpoints::Dns`] it spawns a task
@@ -127,10 +158,16 @@ impl RepoClient {
     pub async fn connect(config: PoolConfig) -> Result<Self, PoolError> {
         let members = match &config.endpoints {
             Endpoints::Static(list) if list.is_empty() => return Err(PoolError::NoEndpoints),
-            Endpoints::Static(list) => list.iter().map(|a| member(a)).collect::<Result<Vec<_>, _>>()?,
+            Endpoints::Static(list) => list
+                .iter()
+                .map(|a| member(a))
+                .collect::<Result<Vec<_>, _>>()?,
             Endpoints::Dns { name, .. } => resolve_members(name, &[]).await?,
         };
-        let remote = Arc::new(Remote { config, members: RwLock::new(members) });
+        let remote = Arc::new(Remote {
+            config,
+            members: RwLock::new(members),
+        });
         if let Endpoints::Dns { name, refresh } = remote.config.endpoints.clone() {
             let weak = Arc::downgrade(&remote);
             tokio::spawn(async move {
@@ -140,36 +177,69 @@ impl RepoClient {
                     let current = remote.members.read().clone();
                     match resolve_members(&name, &current).await {
                         Ok(next) if !next.is_empty() => *remote.members.write() = next,
-                        Ok(_) => tracing::warn!(%name, "repo-server name resolved to no addresses; keeping the previous ones"),
-                        Err(e) => tracing::warn!(%name, error = %e, "re-resolving repo-servers failed"),
+                        Ok(_) => {
+                            tracing::warn!(%name, "repo-server name resolved to no addresses; keeping the previous ones")
+                        }
+                        Err(e) => {
+                            tracing::warn!(%name, error = %e, "re-resolving repo-servers failed")
+                        }
                     }
                 }
             });
         }
-        Ok(Self { backend: Backend::Remote(remote) })
+        Ok(Self {
+            backend: Backend::Remote(remote),
+        })
     }
 
     /// `GenerateManifests`.
-    pub async fn generate_manifests(&self, req: ManifestRequest) -> Result<ManifestResponse, Status> {
+    pub async fn generate_manifests(
+        &self,
+        req: ManifestRequest,
+    ) -> Result<ManifestResponse, Status> {
         match &self.backend {
             Backend::InProcess(s) => s.generate(req).await.map_err(|e| e.to_status()),
-            Backend::Remote(r) => r.call(req, |mut c, req| async move { c.generate_manifests(req).await }).await,
+            Backend::Remote(r) => {
+                r.call(
+                    req,
+                    |mut c, req| async move { c.generate_manifests(req).await },
+                )
+                .await
+            }
         }
     }
 
     /// `ResolveRevision`.
-    pub async fn resolve_revision(&self, req: ResolveRevisionRequest) -> Result<ResolveRevisionResponse, Status> {
+    pub async fn resolve_revision(
+        &self,
+        req: ResolveRevisionRequest,
+    ) -> Result<ResolveRevisionResponse, Status> {
         match &self.backend {
             Backend::InProcess(s) => s.resolve(req).await.map_err(|e| e.to_status()),
-            Backend::Remote(r) => r.call(req, |mut c, req| async move { c.resolve_revision(req).await }).await,
+            Backend::Remote(r) => {
+                r.call(
+                    req,
+                    |mut c, req| async move { c.resolve_revision(req).await },
+                )
+                .await
+            }
         }
     }
 
     /// `ListDirectories`.
-    pub async fn list_directories(&self, req: ListDirectoriesRequest) -> Result<ListDirectoriesResponse, Status> {
+    pub async fn list_directories(
+        &self,
+        req: ListDirectoriesRequest,
+    ) -> Result<ListDirectoriesResponse, Status> {
         match &self.backend {
             Backend::InProcess(s) => s.list_directories(req).await.map_err(|e| e.to_status()),
-            Backend::Remote(r) => r.call(req, |mut c, req| async move { c.list_directories(req).await }).await,
+            Backend::Remote(r) => {
+                r.call(
+                    req,
+                    |mut c, req| async move { c.list_directories(req).await },
+                )
+                .await
+            }
         }
     }
 
@@ -177,15 +247,27 @@ impl RepoClient {
     pub async fn get_files(&self, req: GetFilesRequest) -> Result<GetFilesResponse, Status> {
         match &self.backend {
             Backend::InProcess(s) => s.get_files(req).await.map_err(|e| e.to_status()),
-            Backend::Remote(r) => r.call(req, |mut c, req| async move { c.get_files(req).await }).await,
+            Backend::Remote(r) => {
+                r.call(req, |mut c, req| async move { c.get_files(req).await })
+                    .await
+            }
         }
     }
 
     /// `TestRepository`.
-    pub async fn test_repository(&self, req: TestRepositoryRequest) -> Result<TestRepositoryResponse, Status> {
+    pub async fn test_repository(
+        &self,
+        req: TestRepositoryRequest,
+    ) -> Result<TestRepositoryResponse, Status> {
         match &self.backend {
             Backend::InProcess(s) => s.test_repository(req).await.map_err(|e| e.to_status()),
-            Backend::Remote(r) => r.call(req, |mut c, req| async move { c.test_repository(req).await }).await,
+            Backend::Remote(r) => {
+                r.call(
+                    req,
+                    |mut c, req| async move { c.test_repository(req).await },
+                )
+                .await
+            }
         }
     }
 }
@@ -211,7 +293,7 @@ impl Remote {
             match result {
                 Ok(resp) => return Ok(resp.into_inner()),
                 Err(status) if retryable(status.code()) => {
-                    if status.code() == Code::Unavailable {
+                    if matches!(status.code(), Code::Unavailable | Code::Cancelled) {
                         *m.ejected_until.write() = Some(Instant::now() + self.config.eject_for);
                     }
                     tracing::debug!(endpoint = %m.addr, code = ?status.code(), "repo-server call failed; retrying elsewhere");
@@ -228,9 +310,19 @@ impl Remote {
     fn pick(&self, tried: &[String]) -> Option<Arc<Member>> {
         let members = self.members.read();
         let now = Instant::now();
-        let untried: Vec<&Arc<Member>> = members.iter().filter(|m| !tried.contains(&m.addr)).collect();
-        let healthy: Vec<&Arc<Member>> = untried.iter().copied().filter(|m| m.healthy(now)).collect();
-        let pool = if !healthy.is_empty() { healthy } else if !untried.is_empty() { untried } else { members.iter().collect() };
+        let untried: Vec<&Arc<Member>> = members
+            .iter()
+            .filter(|m| !tried.contains(&m.addr))
+            .collect();
+        let healthy: Vec<&Arc<Member>> =
+            untried.iter().copied().filter(|m| m.healthy(now)).collect();
+        let pool = if !healthy.is_empty() {
+            healthy
+        } else if !untried.is_empty() {
+            untried
+        } else {
+            members.iter().collect()
+        };
         match pool.len() {
             0 => None,
             1 => Some(Arc::clone(pool[0])),
@@ -248,11 +340,23 @@ impl Remote {
     }
 }
 
+/// Failures worth another endpoint. `Cancelled` counts: the pool never cancels a call
+/// itself, so it means the connection died under the request (a killed server).
 fn retryable(code: Code) -> bool {
-    matches!(code, Code::Unavailable | Code::DeadlineExceeded | Code::Unknown | Code::ResourceExhausted)
+    matches!(
+        code,
+        Code::Unavailable
+            | Code::DeadlineExceeded
+            | Code::Unknown
+            | Code::ResourceExhausted
+            | Code::Cancelled
+    )
 }
 
-async fn resolve_members(name: &str, current: &[Arc<Member>]) -> Result<Vec<Arc<Member>>, PoolError> {
+async fn resolve_members(
+    name: &str,
+    current: &[Arc<Member>],
+) -> Result<Vec<Arc<Member>>, PoolError> {
     let addrs: Vec<String> = match tokio::net::lookup_host(name).await {
         Ok(it) => it.map(|a| a.to_string()).collect(),
         Err(e) => {
