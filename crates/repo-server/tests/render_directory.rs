@@ -5,8 +5,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod fixture_repo;
+
+use fixture_repo::Repo;
+
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 
 use keelson_model::source::{ApplicationSource, DirectorySource, JsonnetSource, JsonnetVar};
 use keelson_repo_server::render::{
@@ -14,36 +17,6 @@ use keelson_repo_server::render::{
     TrackingMethod, render,
 };
 use serde_json::Value;
-
-/// A repository checkout at `<tmp>/repo`, with `<tmp>` itself standing for "outside".
-struct Repo {
-    tmp: tempfile::TempDir,
-}
-
-impl Repo {
-    fn new() -> Repo {
-        let tmp = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(tmp.path().join("repo")).unwrap();
-        std::fs::write(tmp.path().join("outside-secret.txt"), "top secret\n").unwrap();
-        Repo { tmp }
-    }
-    fn root(&self) -> PathBuf {
-        self.tmp.path().join("repo")
-    }
-    fn outside(&self) -> &Path {
-        self.tmp.path()
-    }
-    fn write(&self, rel: &str, contents: impl AsRef<[u8]>) {
-        let path = self.root().join(rel);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, contents).unwrap();
-    }
-    fn symlink(&self, target: impl AsRef<Path>, rel: &str) {
-        let path = self.root().join(rel);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::os::unix::fs::symlink(target, path).unwrap();
-    }
-}
 
 fn tools() -> Tools {
     Tools {
