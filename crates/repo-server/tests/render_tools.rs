@@ -681,65 +681,60 @@ async fn plugin_sees_the_argocd_environment() {
     );
 }
 
-#[tokio::test]
-async fn plugin_timeout_is_enforced() {
+/// Runs a plugin that breaks a limit; the render must fail with `expect` within `within`.
+async fn plugin_breaking_a_limit(
+    command: &[&str],
+    limits: Limits,
+    expect: &[&str],
+    within: Duration,
+) {
     let repo = Repo::new();
     repo.write("apps/p/marker.envsh", "");
-    let tools = plugin_tools(&["sh", "-c", "sleep 60 & sleep 60"]);
+    let tools = plugin_tools(command);
+    let start = Instant::now();
+    let result = run_with(
+        &repo,
+        "apps/p",
+        &ApplicationSource::default(),
+        &tools,
+        &limits,
+    )
+    .await;
+    let msg = assert_err_contains(result, expect);
+    assert!(start.elapsed() < within, "{msg} took {:?}", start.elapsed());
+}
+
+#[tokio::test]
+async fn plugin_timeout_is_enforced() {
     let limits = Limits {
         timeout: Duration::from_millis(800),
         ..Limits::default()
     };
-    let start = Instant::now();
-    let msg = assert_err_contains(
-        run_with(
-            &repo,
-            "apps/p",
-            &ApplicationSource::default(),
-            &tools,
-            &limits,
-        )
-        .await,
+    plugin_breaking_a_limit(
+        &["sh", "-c", "sleep 60 & sleep 60"],
+        limits,
         &["timed out"],
-    );
-    assert!(
-        start.elapsed() < Duration::from_secs(10),
-        "{msg} took {:?}",
-        start.elapsed()
-    );
+        Duration::from_secs(10),
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn plugin_output_limit_is_enforced() {
-    let repo = Repo::new();
-    repo.write("apps/p/marker.envsh", "");
-    let tools = plugin_tools(&[
-        "sh",
-        "-c",
-        "while true; do echo 'a: bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb'; done",
-    ]);
+    let endless =
+        "while true; do echo 'a: bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb'; done";
     let limits = Limits {
         max_output_bytes: 1 << 20,
         timeout: Duration::from_secs(60),
         ..Limits::default()
     };
-    let start = Instant::now();
-    assert_err_contains(
-        run_with(
-            &repo,
-            "apps/p",
-            &ApplicationSource::default(),
-            &tools,
-            &limits,
-        )
-        .await,
+    plugin_breaking_a_limit(
+        &["sh", "-c", endless],
+        limits,
         &["exceeded the limit"],
-    );
-    assert!(
-        start.elapsed() < Duration::from_secs(20),
-        "took {:?}",
-        start.elapsed()
-    );
+        Duration::from_secs(20),
+    )
+    .await;
 }
 
 #[tokio::test]
