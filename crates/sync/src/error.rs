@@ -1,17 +1,16 @@
 //! `SyncPlanError`: everything that can be wrong with the input of the sync planner and
 //! the pure retry helpers.
 
-use keelson_model::ResourceKey;
 use keelson_model::status_codes::ParseCodeError;
 
 /// Why a sync plan (or a retry delay) could not be computed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SyncPlanError {
     /// `argocd.argoproj.io/sync-wave` (or `helm.sh/hook-weight`) is not an integer.
-    #[error("resource {key}: invalid sync wave {value:?} in annotation {annotation}")]
+    #[error("resource {resource}: invalid sync wave {value:?} in annotation {annotation}")]
     BadWave {
-        /// The resource carrying the annotation.
-        key: ResourceKey,
+        /// The resource carrying the annotation (`group/kind/namespace/name`).
+        resource: String,
         /// Which annotation held the value.
         annotation: &'static str,
         /// The rejected value.
@@ -26,51 +25,51 @@ pub enum SyncPlanError {
         reason: &'static str,
     },
     /// A per-resource `argocd.argoproj.io/sync-options` annotation is invalid.
-    #[error("resource {key}: invalid sync options annotation")]
+    #[error("resource {resource}: invalid sync options annotation")]
     BadResourceSyncOption {
-        /// The resource carrying the annotation.
-        key: ResourceKey,
+        /// The resource carrying the annotation (`group/kind/namespace/name`).
+        resource: String,
         /// The underlying option error.
         #[source]
         source: Box<SyncPlanError>,
     },
     /// `argocd.argoproj.io/hook` names a hook type that does not exist.
-    #[error("resource {key}: unknown hook type")]
+    #[error("resource {resource}: unknown hook type")]
     UnknownHookType {
         /// The hook resource.
-        key: ResourceKey,
+        resource: String,
         /// The parse failure naming the rejected value.
         #[source]
         source: ParseCodeError,
     },
     /// `argocd.argoproj.io/hook-delete-policy` names a policy that does not exist.
-    #[error("resource {key}: unknown hook delete policy")]
+    #[error("resource {resource}: unknown hook delete policy")]
     UnknownHookDeletePolicy {
         /// The hook resource.
-        key: ResourceKey,
+        resource: String,
         /// The parse failure naming the rejected value.
         #[source]
         source: ParseCodeError,
     },
     /// A hook has neither `metadata.name` nor `metadata.generateName`.
-    #[error("resource {key}: hook has neither a name nor a generateName")]
+    #[error("resource {resource}: hook has neither a name nor a generateName")]
     HookWithoutName {
         /// The hook resource (name empty).
-        key: ResourceKey,
+        resource: String,
     },
     /// Two inputs produce the same task (same phase and resource key).
-    #[error("resource {key}: appears more than once in phase {phase}")]
+    #[error("resource {resource}: appears more than once in phase {phase}")]
     DuplicateTask {
         /// The duplicated resource.
-        key: ResourceKey,
+        resource: String,
         /// The phase in which it is duplicated.
         phase: keelson_model::operation::SyncPhase,
     },
     /// `FailOnSharedResource=true` and a resource is tracked by another application.
-    #[error("shared resource found: {key} is also part of application {other_app}")]
+    #[error("shared resource found: {resource} is also part of application {other_app}")]
     SharedResource {
         /// The shared resource.
-        key: ResourceKey,
+        resource: String,
         /// The other application tracking it.
         other_app: String,
     },

@@ -97,7 +97,7 @@ pub fn hook_role(key: &ResourceKey, object: &Value) -> Result<HookRole, SyncPlan
                 value
                     .parse::<HookType>()
                     .map_err(|source| SyncPlanError::UnknownHookType {
-                        key: key.clone(),
+                        resource: key.to_string(),
                         source,
                     })?;
             if !types.contains(&hook_type) {
@@ -143,7 +143,7 @@ fn delete_policies(
         for value in comma_list(text) {
             let policy = value.parse::<HookDeletePolicy>().map_err(|source| {
                 SyncPlanError::UnknownHookDeletePolicy {
-                    key: key.clone(),
+                    resource: key.to_string(),
                     source,
                 }
             })?;

@@ -149,7 +149,7 @@ pub fn plan_sync(input: &PlanInput) -> Result<Plan, SyncPlanError> {
             && let Some(other) = &resource.shared_with
         {
             return Err(SyncPlanError::SharedResource {
-                key: resource.key.clone(),
+                resource: resource.key.to_string(),
                 other_app: other.clone(),
             });
         }
@@ -260,7 +260,7 @@ fn apply_operation(
 ) -> Result<TaskOperation, SyncPlanError> {
     let own = ResourceSyncOptions::of_object(desired).map_err(|source| {
         SyncPlanError::BadResourceSyncOption {
-            key: key.clone(),
+            resource: key.to_string(),
             source: Box::new(source),
         }
     })?;
@@ -301,7 +301,7 @@ fn prune_task(
 ) -> Result<PlannedResource, SyncPlanError> {
     let own = ResourceSyncOptions::of_object(live).map_err(|source| {
         SyncPlanError::BadResourceSyncOption {
-            key: resource.key.clone(),
+            resource: resource.key.to_string(),
             source: Box::new(source),
         }
     })?;
@@ -350,7 +350,7 @@ fn hook_tasks(
     for phase in spec.sync_phases() {
         let name = hook_name(desired, &input.sync_id, phase).ok_or_else(|| {
             SyncPlanError::HookWithoutName {
-                key: resource.key.clone(),
+                resource: resource.key.to_string(),
             }
         })?;
         let key = ResourceKey {
@@ -445,7 +445,7 @@ fn check_unique(tasks: &[SyncTask]) -> Result<(), SyncPlanError> {
     for task in tasks {
         if !seen.insert(&task.id) {
             return Err(SyncPlanError::DuplicateTask {
-                key: task.key.clone(),
+                resource: task.key.to_string(),
                 phase: task.phase,
             });
         }

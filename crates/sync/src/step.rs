@@ -121,10 +121,10 @@ pub fn next_actions(plan: &Plan, state: &SyncState) -> StepOutcome {
     if state.terminate_requested {
         return terminate(plan, state);
     }
-    if plan.dry_run || !state.started() {
-        if let Some(outcome) = preflight(plan, state) {
-            return outcome;
-        }
+    if (plan.dry_run || !state.started())
+        && let Some(outcome) = preflight(plan, state)
+    {
+        return outcome;
     }
     if plan.requires_prune_confirmation && !state.prune_confirmed {
         return StepOutcome::Wait("waiting for pruning confirmation".to_owned());

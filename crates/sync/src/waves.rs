@@ -23,7 +23,7 @@ pub fn wave_of(key: &ResourceKey, object: &Value) -> Result<i32, SyncPlanError> 
                 .trim()
                 .parse::<i32>()
                 .map_err(|_| SyncPlanError::BadWave {
-                    key: key.clone(),
+                    resource: key.to_string(),
                     annotation: name,
                     value: text.to_owned(),
                 });
