@@ -87,7 +87,7 @@ pub(crate) fn decode_discovery(json: &Value) -> Result<Vec<ActionDescriptor>, He
     let text = |value: &Value, key: &str| {
         value.get(key).and_then(Value::as_str).unwrap_or("").to_owned()
     };
-    entries
+    let mut descriptors = entries
         .iter()
         .map(|(name, value)| {
             let params = match value.get("params") {
@@ -103,7 +103,9 @@ pub(crate) fn decode_discovery(json: &Value) -> Result<Vec<ActionDescriptor>, He
                 params,
             })
         })
-        .collect()
+        .collect::<Result<Vec<_>, HealthError>>()?;
+    descriptors.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(descriptors)
 }
 
 /// Decodes an action result: an object is the patched resource; a list holds impacted

@@ -151,7 +151,11 @@ pub(crate) fn table_json(
     if !value.is_table() {
         return Err(HealthError::ReturnType {
             expected: "table",
-            actual: value.type_name().to_owned(),
+            // Lua 5.1 has one number type; mlua reports integral ones as "integer"
+            actual: match value {
+                LuaValue::Integer(_) => "number".to_owned(),
+                other => other.type_name().to_owned(),
+            },
         });
     }
     convert::lua_to_json(value, original, marker).map_err(HealthError::DecodeResult)
