@@ -117,3 +117,10 @@ pub fn run_to_end(plan: &Plan, state: &mut SyncState) -> (StepOutcome, Vec<Strin
     }
     panic!("did not finish in 1000 steps");
 }
+
+/// Takes the next step, which must be `Run`, and performs it successfully.
+pub fn step_ok(plan: &Plan, state: &mut SyncState) -> Vec<keelson_sync::Action> {
+    let actions = run_actions(&next_actions(plan, state));
+    perform_ok(plan, state, &actions);
+    actions
+}
