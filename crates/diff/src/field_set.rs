@@ -77,7 +77,6 @@ impl FieldSet {
 
 /// The parsed field set of every `managedFields` entry of `live` accepted by `select`
 /// (called with manager and operation).
-
 pub(crate) fn managed_sets(
     live: &Value,
     select: impl Fn(&str, &str) -> bool,
@@ -155,10 +154,8 @@ pub(crate) fn remove_owned(
                 let wanted = desired
                     .and_then(Value::as_array)
                     .is_some_and(|d| d.contains(value));
-                if let Value::Array(items) = target {
-                    if !wanted {
-                        items.retain(|item| item != value);
-                    }
+                if let (Value::Array(items), false) = (&mut *target, wanted) {
+                    items.retain(|item| item != value);
                 }
             }
         }

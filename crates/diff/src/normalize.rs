@@ -157,12 +157,13 @@ pub(crate) fn prune(value: &mut Value) {
         }
         Value::Array(items) => items.iter_mut().for_each(prune),
         Value::Number(n) => {
-            if let Some(f) = n.as_f64().filter(|_| !n.is_i64() && !n.is_u64()) {
-                if f.fract() == 0.0 && f.abs() < 9.0e15 {
-                    #[allow(clippy::cast_possible_truncation)]
-                    let i = f as i64;
-                    *value = Value::from(i);
-                }
+            let whole = n
+                .as_f64()
+                .filter(|f| !n.is_i64() && !n.is_u64() && f.fract() == 0.0 && f.abs() < 9.0e15);
+            if let Some(f) = whole {
+                #[allow(clippy::cast_possible_truncation)]
+                let i = f as i64;
+                *value = Value::from(i);
             }
         }
         _ => {}
