@@ -1,0 +1,90 @@
+//! Settings of one cluster cache: cluster identity, tracking method, resource filter and
+//! timeouts.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::filter::ResourceFilter;
+
+/// Default tracking label key.
+pub const DEFAULT_TRACKING_LABEL: &str = keelson_model::annotations::APP_INSTANCE_LABEL;
+
+/// How objects are attributed to applications, as Argo CD's `application.resourceTrackingMethod`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum TrackingMethod {
+    /// The instance label (`app.kubernetes.io/instance: <app>` by default).
+    #[default]
+    Label,
+    /// The `argocd.argoproj.io/tracking-id` annotation.
+    Annotation,
+    /// Both written; the annotation decides (the label is informational).
+    AnnotationAndLabel,
+}
+
+impl TrackingMethod {
+    /// Parses Argo CD's `application.resourceTrackingMethod` value (`label`, `annotation`,
+    /// `annotation+label`); anything else is `None`.
+    pub fn parse(value: &str) -> Option<TrackingMethod> {
+        match value.trim() {
+            "label" => Some(TrackingMethod::Label),
+            "annotation" => Some(TrackingMethod::Annotation),
+            "annotation+label" => Some(TrackingMethod::AnnotationAndLabel),
+            _ => None,
+        }
+    }
+}
+
+/// Configuration of one [`crate::ClusterCache`].
+#[derive(Debug, Clone)]
+pub struct ClusterCacheConfig {
+    /// Cluster name (used in notifications and matched by filter `clusters` globs).
+    pub name: Arc<str>,
+    /// API server URL (the `server` label of metrics; also matched by `clusters` globs).
+    pub server: Arc<str>,
+    /// Tracking method.
+    pub tracking: TrackingMethod,
+    /// Tracking label key.
+    pub label_key: String,
+    /// Which API resources are watched.
+    pub filter: ResourceFilter,
+    /// Time budget of one discovery (and server version) call.
+    pub discovery_timeout: Duration,
+    /// Delay between a CRD change and the re-discovery it triggers (coalesces bursts).
+    pub rediscover_delay: Duration,
+    /// Longest retry delay after a failed discovery.
+    pub max_retry_delay: Duration,
+    /// Page size of initial lists.
+    pub page_size: u32,
+}
+
+impl ClusterCacheConfig {
+    /// Defaults for a cluster: label tracking, default filter, 10 s discovery timeout.
+    pub fn new(name: impl Into<Arc<str>>, server: impl Into<Arc<str>>) -> ClusterCacheConfig {
+        ClusterCacheConfig {
+            name: name.into(),
+            server: server.into(),
+            tracking: TrackingMethod::default(),
+            label_key: DEFAULT_TRACKING_LABEL.to_string(),
+            filter: ResourceFilter::default(),
+            discovery_timeout: Duration::from_secs(10),
+            rediscover_delay: Duration::from_millis(300),
+            max_retry_delay: Duration::from_secs(30),
+            page_size: 500,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_tracking_methods() {
+        assert_eq!(TrackingMethod::parse("label"), Some(TrackingMethod::Label));
+        assert_eq!(
+            TrackingMethod::parse("annotation+label"),
+            Some(TrackingMethod::AnnotationAndLabel)
+        );
+        assert_eq!(TrackingMethod::parse("other"), None);
+    }
+}
