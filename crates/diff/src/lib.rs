@@ -1,19 +1,27 @@
 //! Keelson's pure diff engine: decides whether a live Kubernetes object is in sync with
 //! the desired manifest, with Argo CD compatible semantics (normalisation, quantities,
-//! list-maps, ignoreDifferences). Data in, data out: no clients.
+//! list-maps, server-side / three-way / two-way removal detection, ignoreDifferences,
+//! Secret masking). Data in, data out: no clients. See [`diff`] for the modes.
 
+mod compare;
+mod config;
 mod error;
-#[allow(dead_code)] // used by the diff entry point, not written yet
 mod field_set;
+mod ignore;
 mod jq;
-#[allow(dead_code)] // used by the diff entry point, not written yet
 mod list_maps;
-#[allow(dead_code)] // used by the diff entry point, not written yet
 mod merge;
 mod normalize;
 mod quantity;
+mod render;
+mod secret;
 
+pub use compare::{DiffMode, ResourceDiff, diff};
+pub use config::{DEFAULT_JQ_TIMEOUT, DEFAULT_MANAGER, DiffConfig};
 pub use error::DiffError;
+pub use ignore::{IgnoreRule, IgnoreRules};
 pub use jq::JqPath;
 pub use normalize::{LAST_APPLIED_ANNOTATION, normalize};
 pub use quantity::{canonical_string, canonicalize as canonicalize_quantity, parse_nanos};
+pub use render::unified_diff;
+pub use secret::hide_secret_data;

@@ -1,0 +1,149 @@
+//! The diff entry point. The mode is chosen from the live object:
+//!
+//! * **server-side** — live `managedFields` has an `Apply` entry for `config.manager`:
+//!   predicted = desired merged into live, minus fields that manager owns and desired
+//!   no longer sets.
+//! * **three-way** — no such entry but a last-applied-configuration annotation:
+//!   predicted = desired merged into live, minus fields last-applied set and desired
+//!   dropped (kubectl's three-way merge).
+//! * **two-way** — neither: predicted = desired merged into live (subset semantics; no
+//!   removal detection).
+//!
+//! Both sides are normalised, ignore rules are applied to both, and the object is
+//! modified when predicted and live differ. Secret values are masked in the result.
+
+use serde_json::Value;
+
+use crate::config::DiffConfig;
+use crate::error::DiffError;
+use crate::field_set::{managed_sets, remove_owned};
+use crate::merge::{merge_into, remove_dropped};
+use crate::normalize::{LAST_APPLIED_ANNOTATION, normalize, prune};
+use crate::secret::hide_secret_data;
+
+/// How the comparison was made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DiffMode {
+    /// Removal detection from the manager's server-side apply field set.
+    ServerSide,
+    /// Removal detection from the last-applied-configuration annotation.
+    ThreeWay,
+    /// Subset comparison only.
+    TwoWay,
+    /// Desired but not live.
+    Missing,
+    /// Live but not desired (a prune candidate).
+    Extra,
+}
+
+/// The result of comparing one object.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResourceDiff {
+    /// Whether a sync would change the live object.
+    pub modified: bool,
+    /// The predicted live object after a sync (normalised, ignore rules applied, Secret
+    /// values masked); `None` for an extra object.
+    pub normalized_desired: Option<Value>,
+    /// The live object (same treatment); `None` for a missing object.
+    pub normalized_live: Option<Value>,
+    /// How the comparison was made.
+    pub mode: DiffMode,
+}
+
+/// Compares `desired` with `live`.
+pub fn diff(
+    desired: Option<&Value>,
+    live: Option<&Value>,
+    config: &DiffConfig,
+) -> Result<ResourceDiff, DiffError> {
+    let _span = tracing::debug_span!("diff").entered();
+    let (predicted, actual, mode) = match (desired, live) {
+        (None, None) => (None, None, DiffMode::TwoWay),
+        (Some(d), None) => (
+            Some(ignored(normalize(d), None, config)?),
+            None,
+            DiffMode::Missing,
+        ),
+        (None, Some(l)) => (
+            None,
+            Some(ignored(normalize(l), Some(l), config)?),
+            DiffMode::Extra,
+        ),
+        (Some(d), Some(l)) => {
+            let (predicted, mode) = predict(d, l, config)?;
+            let predicted = ignored(predicted, Some(l), config)?;
+            let actual = ignored(normalize(l), Some(l), config)?;
+            (Some(predicted), Some(actual), mode)
+        }
+    };
+    let modified = predicted != actual;
+    let (mut predicted, mut actual) = (predicted, actual);
+    hide_secret_data(predicted.as_mut(), actual.as_mut());
+    tracing::debug!(?mode, modified, "compared");
+    Ok(ResourceDiff {
+        modified,
+        normalized_desired: predicted,
+        normalized_live: actual,
+        mode,
+    })
+}
+
+fn ignored(mut obj: Value, live: Option<&Value>, config: &DiffConfig) -> Result<Value, DiffError> {
+    config.ignore.apply(&mut obj, live, config.jq_timeout)?;
+    Ok(obj)
+}
+
+fn predict(
+    desired: &Value,
+    live: &Value,
+    config: &DiffConfig,
+) -> Result<(Value, DiffMode), DiffError> {
+    let kind = live.get("kind").and_then(Value::as_str).unwrap_or_default();
+    let mut predicted = normalize(live);
+    merge_into(kind, &mut Vec::new(), &mut predicted, &normalize(desired));
+    let owned = managed_sets(live, |m, op| m == config.manager && op == "Apply")?;
+    let mode = if !owned.is_empty() {
+        let desired_view = secret_view(desired, kind);
+        for set in &owned {
+            remove_owned(set, Some(&desired_view), &mut predicted, true);
+        }
+        DiffMode::ServerSide
+    } else if let Some(text) = live
+        .pointer("/metadata/annotations")
+        .and_then(|a| a.get(LAST_APPLIED_ANNOTATION))
+        .and_then(Value::as_str)
+    {
+        let last: Value = serde_json::from_str(text).map_err(DiffError::LastApplied)?;
+        let last = normalize(&last);
+        remove_dropped(
+            kind,
+            &mut Vec::new(),
+            &last,
+            Some(&normalize(desired)),
+            &mut predicted,
+        );
+        DiffMode::ThreeWay
+    } else {
+        DiffMode::TwoWay
+    };
+    prune(&mut predicted);
+    Ok((normalize(&predicted), mode))
+}
+
+/// Desired as seen by removal detection: for a Secret, `stringData` keys also count as
+/// `data` keys (the API server stores them there).
+fn secret_view(desired: &Value, kind: &str) -> Value {
+    let mut view = desired.clone();
+    if kind == "Secret"
+        && let (Some(Value::Object(sd)), Value::Object(map)) =
+            (desired.get("stringData").cloned(), &mut view)
+        && let Value::Object(data) = map
+            .entry("data")
+            .or_insert_with(|| Value::Object(Default::default()))
+    {
+        for (k, v) in sd {
+            data.entry(k).or_insert(v);
+        }
+    }
+    view
+}
