@@ -85,19 +85,27 @@ pub(crate) fn decode_discovery(json: &Value) -> Result<Vec<ActionDescriptor>, He
         }
     };
     let text = |value: &Value, key: &str| {
-        value.get(key).and_then(Value::as_str).unwrap_or("").to_owned()
+        value
+            .get(key)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned()
     };
     let mut descriptors = entries
         .iter()
         .map(|(name, value)| {
             let params = match value.get("params") {
                 None | Some(Value::Null) => Vec::new(),
-                Some(params) => serde_json::from_value(params.clone())
-                    .map_err(|error| HealthError::DecodeResult(format!("action {name:?} params: {error}")))?,
+                Some(params) => serde_json::from_value(params.clone()).map_err(|error| {
+                    HealthError::DecodeResult(format!("action {name:?} params: {error}"))
+                })?,
             };
             Ok(ActionDescriptor {
                 name: name.clone(),
-                disabled: value.get("disabled").and_then(Value::as_bool).unwrap_or(false),
+                disabled: value
+                    .get("disabled")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false),
                 icon_class: text(value, "iconClass"),
                 display_name: text(value, "displayName"),
                 params,
@@ -119,7 +127,11 @@ pub(crate) fn decode_action(
     let shape = table_json(value, None, marker)?;
     match shape {
         Value::Object(fields) if fields.is_empty() => Ok(ActionOutcome::Impacted(Vec::new())),
-        Value::Object(_) => Ok(ActionOutcome::Patched(table_json(value, Some(obj), marker)?)),
+        Value::Object(_) => Ok(ActionOutcome::Patched(table_json(
+            value,
+            Some(obj),
+            marker,
+        )?)),
         Value::Array(items) => {
             let Some(table) = value.as_table() else {
                 return Ok(ActionOutcome::Impacted(Vec::new()));

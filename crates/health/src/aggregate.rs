@@ -47,10 +47,7 @@ pub fn is_hook(obj: &Value) -> bool {
             .and_then(Value::as_str)
     };
     if let Some(hooks) = annotation(annotations::HOOK) {
-        return hooks
-            .split(',')
-            .map(str::trim)
-            .any(|hook| hook != "Skip");
+        return hooks.split(',').map(str::trim).any(|hook| hook != "Skip");
     }
     annotation(annotations::HELM_HOOK).is_some_and(|hooks| {
         hooks

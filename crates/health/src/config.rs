@@ -109,7 +109,10 @@ impl HealthConfig {
     /// key first, then the first glob key (in key order) that matches and has a script.
     pub fn health_script(&self, kind_key: &str) -> Option<(&str, bool)> {
         fn script_of(entry: &ResourceOverride) -> Option<&str> {
-            entry.health_lua.as_deref().filter(|script| !script.is_empty())
+            entry
+                .health_lua
+                .as_deref()
+                .filter(|script| !script.is_empty())
         }
         if let Some(entry) = self.overrides.get(kind_key)
             && let Some(script) = script_of(entry)
@@ -192,18 +195,26 @@ fn apply_split_key(
         ["all"] => "*/*".to_owned(),
         [kind] if !kind.is_empty() => kind.to_owned(),
         [group, kind] => format!("{group}/{kind}"),
-        _ => return Err(invalid(format!("group kind {group_kind:?} is not <group>_<kind> or <kind>"))),
+        _ => {
+            return Err(invalid(format!(
+                "group kind {group_kind:?} is not <group>_<kind> or <kind>"
+            )));
+        }
     };
     let entry = overrides.entry(override_key).or_default();
     match customization {
         "health" => entry.health_lua = Some(value.to_owned()),
         "useOpenLibs" => {
-            entry.use_open_libs = parse_bool(value)
-                .ok_or_else(|| invalid(format!("{value:?} is not a boolean")))?;
+            entry.use_open_libs =
+                parse_bool(value).ok_or_else(|| invalid(format!("{value:?} is not a boolean")))?;
         }
         "actions" => entry.actions = parse_actions(key, value)?,
         "ignoreDifferences" | "ignoreResourceUpdates" | "knownTypeFields" => {}
-        other => return Err(invalid(format!("resource customization type {other} not supported"))),
+        other => {
+            return Err(invalid(format!(
+                "resource customization type {other} not supported"
+            )));
+        }
     }
     Ok(())
 }

@@ -61,7 +61,10 @@ fn action_returning_the_object_is_a_patch_keeping_empty_shapes() -> anyhow::Resu
     assert_eq!(patched["metadata"]["annotations"], json!({}));
     assert_eq!(patched["metadata"]["labels"], json!({}));
     assert_eq!(patched["spec"]["template"]["spec"]["containers"], json!([]));
-    assert_eq!(patched["spec"]["template"]["spec"]["securityContext"], json!({}));
+    assert_eq!(
+        patched["spec"]["template"]["spec"]["securityContext"],
+        json!({})
+    );
     Ok(())
 }
 
@@ -72,7 +75,8 @@ fn action_returning_a_list_is_impacted_resources() -> anyhow::Result<()> {
         obj.metadata.labels["triggered"] = "yes"
         return {{operation = "create", resource = job}, {operation = "patch", resource = obj}}
     "#;
-    let outcome = LuaEngine::default().run_action(script, &deployment(), &BTreeMap::new(), false)?;
+    let outcome =
+        LuaEngine::default().run_action(script, &deployment(), &BTreeMap::new(), false)?;
     let ActionOutcome::Impacted(resources) = outcome else {
         anyhow::bail!("expected impacted resources, got {outcome:?}");
     };
@@ -80,8 +84,14 @@ fn action_returning_a_list_is_impacted_resources() -> anyhow::Result<()> {
     assert_eq!(resources[0].operation, K8sOperation::Create);
     assert_eq!(resources[0].resource["metadata"]["name"], json!("web-job"));
     assert_eq!(resources[1].operation, K8sOperation::Patch);
-    assert_eq!(resources[1].resource["metadata"]["labels"]["triggered"], json!("yes"));
-    assert_eq!(resources[1].resource["spec"]["template"]["spec"]["containers"], json!([]));
+    assert_eq!(
+        resources[1].resource["metadata"]["labels"]["triggered"],
+        json!("yes")
+    );
+    assert_eq!(
+        resources[1].resource["spec"]["template"]["spec"]["containers"],
+        json!([])
+    );
     let serialized = serde_json::to_value(&resources[0])?;
     assert_eq!(serialized["operation"], json!("create"));
     Ok(())
@@ -93,8 +103,14 @@ fn invalid_action_returns_are_errors() {
     let none = BTreeMap::new();
     let cases = [
         ("return nil", "expect table output from Lua script, not nil"),
-        ("return 42", "expect table output from Lua script, not number"),
-        ("return {{operation = 'delete', resource = obj}}", "unsupported operation"),
+        (
+            "return 42",
+            "expect table output from Lua script, not number",
+        ),
+        (
+            "return {{operation = 'delete', resource = obj}}",
+            "unsupported operation",
+        ),
         ("return {function() end}", "cannot encode"),
     ];
     for (script, expected) in cases {
@@ -109,9 +125,16 @@ fn invalid_action_returns_are_errors() {
 fn assessor_runs_configured_actions() -> anyhow::Result<()> {
     let actions = format!(
         "discovery.lua: |\n{}\ndefinitions:\n- name: pause\n  action.lua: |\n    obj.spec.paused = true\n    return obj\n",
-        DISCOVERY.lines().map(|l| format!("  {l}")).collect::<Vec<_>>().join("\n")
+        DISCOVERY
+            .lines()
+            .map(|l| format!("  {l}"))
+            .collect::<Vec<_>>()
+            .join("\n")
     );
-    let data = BTreeMap::from([("resource.customizations.actions.apps_Deployment".to_owned(), actions)]);
+    let data = BTreeMap::from([(
+        "resource.customizations.actions.apps_Deployment".to_owned(),
+        actions,
+    )]);
     let assessor = HealthAssessor::new(HealthConfig::from_config_map(&data)?);
     assert_eq!(assessor.discover_actions(&deployment())?.len(), 4);
     let outcome = assessor.run_action(&deployment(), "pause", &BTreeMap::new())?;

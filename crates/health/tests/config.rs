@@ -4,7 +4,10 @@ use keelson_health::HealthConfig;
 use std::collections::BTreeMap;
 
 fn data(entries: &[(&str, &str)]) -> BTreeMap<String, String> {
-    entries.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    entries
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
 }
 
 #[test]
@@ -13,14 +16,22 @@ fn split_keys_override_the_legacy_blob() -> anyhow::Result<()> {
     let config = HealthConfig::from_config_map(&data(&[
         ("resource.customizations", blob),
         ("resource.customizations.health.apps_Deployment", "split"),
-        ("resource.customizations.ignoreDifferences.all", "jsonPointers: [/status]"),
+        (
+            "resource.customizations.ignoreDifferences.all",
+            "jsonPointers: [/status]",
+        ),
         ("resource.customizations.health.Pod", "core"),
         ("resource.exclusions", "ignored"),
     ]))?;
-    let deployment = config.exact("apps/Deployment").ok_or_else(|| anyhow::anyhow!("missing"))?;
+    let deployment = config
+        .exact("apps/Deployment")
+        .ok_or_else(|| anyhow::anyhow!("missing"))?;
     assert_eq!(deployment.health_lua.as_deref(), Some("split"));
     assert!(deployment.use_open_libs);
-    let actions = deployment.actions.as_ref().ok_or_else(|| anyhow::anyhow!("no actions"))?;
+    let actions = deployment
+        .actions
+        .as_ref()
+        .ok_or_else(|| anyhow::anyhow!("no actions"))?;
     assert_eq!(actions.discovery_lua, "d");
     assert_eq!(actions.definitions[0].name, "x");
     assert_eq!(actions.definitions[0].action_lua, "a");
@@ -34,9 +45,15 @@ fn split_keys_override_the_legacy_blob() -> anyhow::Result<()> {
 fn bad_values_are_rejected() {
     for (key, value) in [
         ("resource.customizations", "not: [valid"),
-        ("resource.customizations.actions.apps_Deployment", "definitions: 3"),
+        (
+            "resource.customizations.actions.apps_Deployment",
+            "definitions: 3",
+        ),
         ("resource.customizations.health.a_b_c", "x"),
     ] {
-        assert!(HealthConfig::from_config_map(&data(&[(key, value)])).is_err(), "{key}");
+        assert!(
+            HealthConfig::from_config_map(&data(&[(key, value)])).is_err(),
+            "{key}"
+        );
     }
 }

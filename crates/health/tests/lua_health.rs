@@ -55,9 +55,16 @@ fn invalid_status_becomes_unknown() -> anyhow::Result<()> {
 
 #[test]
 fn nil_or_non_table_return_is_an_error() {
-    for (script, actual) in [("return nil", "nil"), ("local x = 1", "nil"), ("return 'Healthy'", "string")] {
+    for (script, actual) in [
+        ("return nil", "nil"),
+        ("local x = 1", "nil"),
+        ("return 'Healthy'", "string"),
+    ] {
         match health(script, false) {
-            Err(HealthError::ReturnType { expected, actual: got }) => {
+            Err(HealthError::ReturnType {
+                expected,
+                actual: got,
+            }) => {
                 assert_eq!(expected, "table");
                 assert_eq!(got, actual, "script {script:?}");
             }
@@ -65,7 +72,10 @@ fn nil_or_non_table_return_is_an_error() {
         }
     }
     let error = health("return nil", false).err().map(|e| e.to_string());
-    assert_eq!(error.as_deref(), Some("expect table output from Lua script, not nil"));
+    assert_eq!(
+        error.as_deref(),
+        Some("expect table output from Lua script, not nil")
+    );
 }
 
 #[test]
@@ -102,7 +112,11 @@ fn dangerous_functions_are_disabled_by_default_and_enabled_with_open_libs() -> a
             "local ok = (function() {probe} end)()\nreturn {{status = ok and 'Healthy' or 'Degraded'}}"
         );
         let sandboxed = health(&script, false)?;
-        assert_eq!(sandboxed.status, HealthStatusCode::Degraded, "sandboxed: {probe}");
+        assert_eq!(
+            sandboxed.status,
+            HealthStatusCode::Degraded,
+            "sandboxed: {probe}"
+        );
         let open = health(&script, true)?;
         assert_eq!(open.status, HealthStatusCode::Healthy, "open libs: {probe}");
     }
@@ -127,7 +141,11 @@ fn library_tables_cannot_be_modified_across_runs() -> anyhow::Result<()> {
         &obj,
         false,
     )?;
-    assert_eq!(check.status, HealthStatusCode::Healthy, "globals leaked between runs");
+    assert_eq!(
+        check.status,
+        HealthStatusCode::Healthy,
+        "globals leaked between runs"
+    );
     Ok(())
 }
 
@@ -148,17 +166,33 @@ fn integer_fields_compare_equal_to_number_literals() -> anyhow::Result<()> {
 #[test]
 fn exact_key_wins_over_glob_and_glob_matches() -> anyhow::Result<()> {
     let cfg = config(&[
-        ("resource.customizations.health.argoproj.io_Rollout", "return {status='Suspended', message='exact'}"),
-        ("resource.customizations.health.*.io_*", "return {status='Degraded', message='glob'}"),
-        ("resource.customizations.health.Service", "return {status='Missing', message='core'}"),
+        (
+            "resource.customizations.health.argoproj.io_Rollout",
+            "return {status='Suspended', message='exact'}",
+        ),
+        (
+            "resource.customizations.health.*.io_*",
+            "return {status='Degraded', message='glob'}",
+        ),
+        (
+            "resource.customizations.health.Service",
+            "return {status='Missing', message='core'}",
+        ),
     ])?;
     let assessor = HealthAssessor::new(cfg);
     let exact = assessor.assess(&rollout(1)).context("rollout health")?;
-    assert_eq!((exact.status, exact.message.as_str()), (HealthStatusCode::Suspended, "exact"));
+    assert_eq!(
+        (exact.status, exact.message.as_str()),
+        (HealthStatusCode::Suspended, "exact")
+    );
     let crossplane = json!({"apiVersion": "pkg.crossplane.io/v1", "kind": "Provider", "metadata": {"name": "p"}});
     let glob = assessor.assess(&crossplane).context("glob health")?;
-    assert_eq!((glob.status, glob.message.as_str()), (HealthStatusCode::Degraded, "glob"));
-    let service = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"}, "spec": {}});
+    assert_eq!(
+        (glob.status, glob.message.as_str()),
+        (HealthStatusCode::Degraded, "glob")
+    );
+    let service =
+        json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"}, "spec": {}});
     let core = assessor.assess(&service).context("core health")?;
     assert_eq!(core.status, HealthStatusCode::Missing);
     let config_map = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}});
@@ -174,18 +208,30 @@ fn legacy_blob_and_use_open_libs_are_read() -> anyhow::Result<()> {
     assert_eq!(got.status, HealthStatusCode::Degraded);
     let open = HealthAssessor::new(config(&[
         ("resource.customizations", blob),
-        ("resource.customizations.useOpenLibs.argoproj.io_Rollout", "true"),
+        (
+            "resource.customizations.useOpenLibs.argoproj.io_Rollout",
+            "true",
+        ),
     ])?);
     let got = open.assess(&rollout(1)).context("health")?;
     assert_eq!(got.status, HealthStatusCode::Healthy);
     assert!(config(&[("resource.customizations.bogus.apps_Deployment", "x")]).is_err());
-    assert!(config(&[("resource.customizations.useOpenLibs.apps_Deployment", "maybe")]).is_err());
+    assert!(
+        config(&[(
+            "resource.customizations.useOpenLibs.apps_Deployment",
+            "maybe"
+        )])
+        .is_err()
+    );
     Ok(())
 }
 
 #[test]
 fn deletion_timestamp_and_lua_errors() -> anyhow::Result<()> {
-    let cfg = config(&[("resource.customizations.health.argoproj.io_Rollout", "error('boom')")])?;
+    let cfg = config(&[(
+        "resource.customizations.health.argoproj.io_Rollout",
+        "error('boom')",
+    )])?;
     let assessor = HealthAssessor::new(cfg);
     let failed = assessor.assess(&rollout(1)).context("health")?;
     assert_eq!(failed.status, HealthStatusCode::Unknown);
@@ -203,20 +249,39 @@ fn deletion_timestamp_and_lua_errors() -> anyhow::Result<()> {
 fn runaway_script_is_stopped_by_the_time_limit() -> anyhow::Result<()> {
     let limit = Duration::from_millis(300);
     let engine = LuaEngine::new(limit);
-    for script in ["while true do end", "while true do pcall(function() while true do end end) end"] {
+    for script in [
+        "while true do end",
+        "while true do pcall(function() while true do end end) end",
+    ] {
         let start = Instant::now();
         let result = engine.run_health(script, &rollout(1), false);
         let took = start.elapsed();
-        assert!(matches!(result, Err(HealthError::TimeLimit(_))), "{script}: {result:?}");
+        assert!(
+            matches!(result, Err(HealthError::TimeLimit(_))),
+            "{script}: {result:?}"
+        );
         assert!(took < limit * 2, "{script}: stopped after {took:?}");
         assert!(took >= limit, "{script}: stopped too early after {took:?}");
     }
     let after = engine.run_health("return {status='Healthy'}", &rollout(1), false)?;
-    assert_eq!(after.status, HealthStatusCode::Healthy, "state reusable after timeout");
-    let cfg = config(&[("resource.customizations.health.argoproj.io_Rollout", "while true do end")])?;
-    let assessed = HealthAssessor::with_time_limit(cfg, limit).assess(&rollout(1)).context("health")?;
+    assert_eq!(
+        after.status,
+        HealthStatusCode::Healthy,
+        "state reusable after timeout"
+    );
+    let cfg = config(&[(
+        "resource.customizations.health.argoproj.io_Rollout",
+        "while true do end",
+    )])?;
+    let assessed = HealthAssessor::with_time_limit(cfg, limit)
+        .assess(&rollout(1))
+        .context("health")?;
     assert_eq!(assessed.status, HealthStatusCode::Unknown);
-    assert!(assessed.message.contains("time limit"), "{}", assessed.message);
+    assert!(
+        assessed.message.contains("time limit"),
+        "{}",
+        assessed.message
+    );
     Ok(())
 }
 
@@ -247,16 +312,27 @@ fn concurrent_use_from_eight_threads() -> anyhow::Result<()> {
                 (0..200).all(|i| {
                     let replicas = thread * 1000 + i;
                     let got = assessor.assess(&rollout(replicas));
-                    let expected = if replicas % 2 == 0 { HealthStatusCode::Healthy } else { HealthStatusCode::Degraded };
+                    let expected = if replicas % 2 == 0 {
+                        HealthStatusCode::Healthy
+                    } else {
+                        HealthStatusCode::Degraded
+                    };
                     got.is_some_and(|h| h.status == expected && h.message == replicas.to_string())
                 })
             })
         })
         .collect();
     for thread in threads {
-        assert!(thread.join().map_err(|_| anyhow::anyhow!("thread panicked"))?);
+        assert!(
+            thread
+                .join()
+                .map_err(|_| anyhow::anyhow!("thread panicked"))?
+        );
     }
-    assert!(assessor.engine().compile_count() <= 8, "one compile per state at most");
+    assert!(
+        assessor.engine().compile_count() <= 8,
+        "one compile per state at most"
+    );
     Ok(())
 }
 
@@ -289,4 +365,11 @@ fn one_health_run_cost() -> anyhow::Result<()> {
     println!("one cached health script run: {per_run:?}");
     assert!(per_run < Duration::from_millis(5), "{per_run:?}");
     Ok(())
+}
+
+#[test]
+fn assessor_is_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync + 'static>() {}
+    assert_send_sync::<HealthAssessor>();
+    assert_send_sync::<LuaEngine>();
 }

@@ -80,7 +80,10 @@ pub(super) fn stateful_set(obj: &Value) -> HealthAssessment {
     let updated = int_at(obj, &["status", "updatedReplicas"]);
     let strategy = str_at(obj, &["spec", "updateStrategy", "type"]);
     if strategy == "RollingUpdate" && obj.pointer("/spec/updateStrategy/rollingUpdate").is_some() {
-        let partition = opt_int_at(obj, &["spec", "updateStrategy", "rollingUpdate", "partition"]);
+        let partition = opt_int_at(
+            obj,
+            &["spec", "updateStrategy", "rollingUpdate", "partition"],
+        );
         if let (Some(desired), Some(partition)) = (desired, partition)
             && updated < desired - partition
         {

@@ -56,8 +56,10 @@ fn check_conditions(conditions: &[Value]) -> HealthAssessment {
         return HealthAssessment::new(Degraded, field(degraded, "message"));
     }
     if let Some(healthy) = conditions.iter().find(|condition| {
-        matches!(str_at(condition, &["type"]), "AbleToScale" | "ScalingLimited")
-            && str_at(condition, &["status"]) == "True"
+        matches!(
+            str_at(condition, &["type"]),
+            "AbleToScale" | "ScalingLimited"
+        ) && str_at(condition, &["status"]) == "True"
     }) {
         return HealthAssessment::new(Healthy, field(healthy, "message"));
     }

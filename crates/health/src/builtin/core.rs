@@ -44,7 +44,12 @@ pub(super) fn pod(obj: &Value) -> HealthAssessment {
         "Succeeded" => HealthAssessment::new(Healthy, message),
         "Failed" => HealthAssessment::new(Degraded, failure_message(obj)),
         "Running" if long_running => running_pod(obj, message),
-        "Running" if matches!(str_at(obj, &["spec", "restartPolicy"]), "Never" | "OnFailure") => {
+        "Running"
+            if matches!(
+                str_at(obj, &["spec", "restartPolicy"]),
+                "Never" | "OnFailure"
+            ) =>
+        {
             HealthAssessment::new(Progressing, message)
         }
         _ => HealthAssessment::new(Unknown, message),

@@ -12,7 +12,11 @@ use serde_json::{Map, Number, Value};
 const MAX_DEPTH: usize = 128;
 
 /// Converts a JSON value into a Lua value; arrays get `array_marker` as metatable.
-pub(crate) fn json_to_lua(lua: &Lua, value: &Value, array_marker: &Table) -> mlua::Result<LuaValue> {
+pub(crate) fn json_to_lua(
+    lua: &Lua,
+    value: &Value,
+    array_marker: &Table,
+) -> mlua::Result<LuaValue> {
     Ok(match value {
         Value::Null => LuaValue::Nil,
         Value::Bool(flag) => LuaValue::Boolean(*flag),
@@ -63,7 +67,10 @@ fn to_json(
         LuaValue::Number(number) => number_to_json(*number),
         LuaValue::String(text) => Ok(Value::String(text.to_string_lossy())),
         LuaValue::Table(table) => table_to_json(table, original, marker, depth),
-        other => Err(format!("cannot encode value of type {} to JSON", other.type_name())),
+        other => Err(format!(
+            "cannot encode value of type {} to JSON",
+            other.type_name()
+        )),
     }
 }
 
@@ -110,7 +117,12 @@ fn table_to_json(
             LuaValue::String(text) => text.to_string_lossy(),
             LuaValue::Integer(number) => number.to_string(),
             LuaValue::Number(number) if number.fract() == 0.0 => (*number as i64).to_string(),
-            other => return Err(format!("cannot encode table key of type {}", other.type_name())),
+            other => {
+                return Err(format!(
+                    "cannot encode table key of type {}",
+                    other.type_name()
+                ));
+            }
         };
         let before = original.and_then(|o| o.get(&key));
         fields.insert(key, to_json(&item, before, marker, depth + 1)?);

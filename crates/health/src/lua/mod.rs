@@ -92,9 +92,13 @@ impl LuaEngine {
         open_libs: bool,
     ) -> Result<Vec<ActionDescriptor>, HealthError> {
         self.with_runtime(open_libs, |runtime| {
-            runtime.run(script, obj, &Value::Null, self.time_limit, |value, marker| {
-                actions::decode_discovery(&table_json(value, None, marker)?)
-            })
+            runtime.run(
+                script,
+                obj,
+                &Value::Null,
+                self.time_limit,
+                |value, marker| actions::decode_discovery(&table_json(value, None, marker)?),
+            )
         })
     }
 
@@ -127,7 +131,11 @@ impl LuaEngine {
         open_libs: bool,
         f: impl FnOnce(&mut Runtime) -> Result<T, HealthError>,
     ) -> Result<T, HealthError> {
-        let pool = if open_libs { &self.open } else { &self.sandboxed };
+        let pool = if open_libs {
+            &self.open
+        } else {
+            &self.sandboxed
+        };
         let idle = pool.lock().pop();
         let mut runtime = match idle {
             Some(runtime) => runtime,

@@ -27,10 +27,14 @@ fn os_time(_: &Lua, fields: Option<Table>) -> mlua::Result<Option<i64>> {
         Ok(fields.get::<Option<i64>>(name)?.unwrap_or(default))
     };
     let months = required("year")? * 12 + required("month")? - 1;
-    let (Ok(year), Ok(month)) = (i32::try_from(months.div_euclid(12)), u32::try_from(months.rem_euclid(12) + 1)) else {
+    let (Ok(year), Ok(month)) = (
+        i32::try_from(months.div_euclid(12)),
+        u32::try_from(months.rem_euclid(12) + 1),
+    ) else {
         return Ok(None);
     };
-    let Some(first) = NaiveDate::from_ymd_opt(year, month, 1).and_then(|d| d.and_hms_opt(0, 0, 0)) else {
+    let Some(first) = NaiveDate::from_ymd_opt(year, month, 1).and_then(|d| d.and_hms_opt(0, 0, 0))
+    else {
         return Ok(None);
     };
     let seconds = (required("day")? - 1) * 86_400
@@ -85,7 +89,9 @@ where
     }
     let items: Vec<Item<'_>> = StrftimeItems::new(format).collect();
     if items.iter().any(|item| matches!(item, Item::Error)) {
-        return Err(mlua::Error::runtime(format!("invalid conversion in date format {format:?}")));
+        return Err(mlua::Error::runtime(format!(
+            "invalid conversion in date format {format:?}"
+        )));
     }
     let text = time.format_with_items(items.into_iter()).to_string();
     Ok(LuaValue::String(lua.create_string(&text)?))

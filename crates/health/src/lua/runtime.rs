@@ -4,7 +4,9 @@
 
 use super::{convert, oslib};
 use crate::HealthError;
-use mlua::{Function, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, Value as LuaValue, VmState};
+use mlua::{
+    Function, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, Value as LuaValue, VmState,
+};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -74,13 +76,16 @@ impl Runtime {
     ) -> mlua::Result<Self> {
         lua.set_memory_limit(MEMORY_LIMIT)?;
         let hook_deadline = Arc::clone(&deadline);
-        lua.set_global_hook(HookTriggers::new().every_nth_instruction(HOOK_INTERVAL), move |_, _| {
-            if hook_deadline.check() {
-                Err(mlua::Error::runtime("lua script exceeded its time limit"))
-            } else {
-                Ok(VmState::Continue)
-            }
-        })?;
+        lua.set_global_hook(
+            HookTriggers::new().every_nth_instruction(HOOK_INTERVAL),
+            move |_, _| {
+                if hook_deadline.check() {
+                    Err(mlua::Error::runtime("lua script exceeded its time limit"))
+                } else {
+                    Ok(VmState::Continue)
+                }
+            },
+        )?;
         let check_deadline = Arc::clone(&deadline);
         let expired = lua.create_function(move |_, ()| Ok(check_deadline.check()))?;
         let safe_os = oslib::create(&lua)?;
