@@ -147,3 +147,95 @@ fn secret_view(desired: &Value, kind: &str) -> Value {
     }
     view
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use crate::render::unified_diff;
+    use serde_json::json;
+
+    fn desired() -> Value {
+        json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d", "labels": {"a": "1"}},
+            "spec": {"replicas": 2, "template": {"spec": {"containers": [
+                {"name": "c", "image": "i:1", "resources": {"requests": {"cpu": "0.5"}}}]}}}})
+    }
+
+    fn live_with(managed: Value) -> Value {
+        json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d", "namespace": "default",
+            "uid": "x", "labels": {"a": "1", "b": "2"}, "managedFields": managed},
+            "spec": {"replicas": 2, "progressDeadlineSeconds": 600, "template": {"spec": {"containers": [
+                {"name": "c", "image": "i:1", "imagePullPolicy": "IfNotPresent", "resources": {"requests": {"cpu": "500m"}}}]}}},
+            "status": {"replicas": 2}})
+    }
+
+    #[test]
+    fn defaults_and_other_fields_are_not_differences() {
+        let r = diff(
+            Some(&desired()),
+            Some(&live_with(json!([]))),
+            &DiffConfig::default(),
+        )
+        .unwrap();
+        assert_eq!(r.mode, DiffMode::TwoWay);
+        assert!(!r.modified, "{}", unified_diff(&r, "d"));
+    }
+
+    #[test]
+    fn server_side_removal_of_owned_label() {
+        let managed = json!([{"manager": "argocd-controller", "operation": "Apply",
+            "fieldsV1": {"f:metadata": {"f:labels": {"f:a": {}, "f:b": {}}}}}]);
+        let r = diff(
+            Some(&desired()),
+            Some(&live_with(managed)),
+            &DiffConfig::default(),
+        )
+        .unwrap();
+        assert_eq!(r.mode, DiffMode::ServerSide);
+        assert!(r.modified);
+        assert!(unified_diff(&r, "apps/Deployment/default/d").contains("-    b: '2'"));
+    }
+
+    #[test]
+    fn three_way_removal_and_missing_extra() {
+        let last = json!({"metadata": {"name": "d", "labels": {"a": "1", "b": "2"}}}).to_string();
+        let mut live = live_with(json!([]));
+        live["metadata"]["annotations"] = json!({LAST_APPLIED_ANNOTATION: last});
+        let r = diff(Some(&desired()), Some(&live), &DiffConfig::default()).unwrap();
+        assert_eq!((r.mode, r.modified), (DiffMode::ThreeWay, true));
+        let r = diff(Some(&desired()), None, &DiffConfig::default()).unwrap();
+        assert_eq!((r.mode, r.modified), (DiffMode::Missing, true));
+        let r = diff(None, Some(&live), &DiffConfig::default()).unwrap();
+        assert_eq!((r.mode, r.modified), (DiffMode::Extra, true));
+    }
+
+    #[test]
+    fn changed_field_is_modified() {
+        let mut live = live_with(json!([]));
+        live["spec"]["replicas"] = json!(5);
+        assert!(
+            diff(Some(&desired()), Some(&live), &DiffConfig::default())
+                .unwrap()
+                .modified
+        );
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let d = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "stringData": {"pw": "hunter2"}});
+        let l = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "data": {"pw": "b2xkcGFzcw=="}});
+        let r = diff(Some(&d), Some(&l), &DiffConfig::default()).unwrap();
+        assert!(r.modified);
+        let text = unified_diff(&r, "v1/Secret/s");
+        assert!(
+            text.contains("+++") && !text.contains("b2xkcGFzcw") && !text.contains("aHVudGVyMg"),
+            "{text}"
+        );
+        let same = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "data": {"pw": "aHVudGVyMg=="}});
+        assert!(
+            !diff(Some(&d), Some(&same), &DiffConfig::default())
+                .unwrap()
+                .modified
+        );
+    }
+}
