@@ -91,7 +91,10 @@ fn any_or_empty(list: &[GlobMatcher], f: impl Fn(&GlobMatcher) -> bool) -> bool 
     list.is_empty() || list.iter().any(f)
 }
 
-fn globs(patterns: &[String], case_insensitive: bool) -> Result<Vec<GlobMatcher>, ClusterCacheError> {
+fn globs(
+    patterns: &[String],
+    case_insensitive: bool,
+) -> Result<Vec<GlobMatcher>, ClusterCacheError> {
     patterns
         .iter()
         .map(|p| {
@@ -226,8 +229,8 @@ mod tests {
 
     #[test]
     fn bad_yaml_is_an_error() {
-        let err = ResourceFilter::from_config_map(&cm(&[(EXCLUSIONS_KEY, "{not: a list}")]))
-            .unwrap_err();
+        let err =
+            ResourceFilter::from_config_map(&cm(&[(EXCLUSIONS_KEY, "{not: a list}")])).unwrap_err();
         assert!(matches!(err, ClusterCacheError::ParseFilter { .. }));
     }
 }

@@ -52,7 +52,11 @@ impl Indexes {
             add(&mut self.children, Box::from(*owner), key);
         }
         if !key.namespace.is_empty() {
-            add(&mut self.by_namespace, Box::from(key.namespace.as_str()), key);
+            add(
+                &mut self.by_namespace,
+                Box::from(key.namespace.as_str()),
+                key,
+            );
         }
         if !uid.is_empty() {
             self.by_uid.insert(Box::from(uid), key.clone());

@@ -111,7 +111,13 @@ mod tests {
             Some("guestbook")
         );
         assert_eq!(
-            app_of(TrackingMethod::AnnotationAndLabel, label, &key, None, Some(&copied)),
+            app_of(
+                TrackingMethod::AnnotationAndLabel,
+                label,
+                &key,
+                None,
+                Some(&copied)
+            ),
             None
         );
         let ns = ResourceKey::new("", "Namespace", "", "team");
