@@ -43,10 +43,9 @@ pub(crate) async fn run(shared: Arc<Shared>, watched: WatchedResource, rediscove
             Event::Init => seen = Some(HashSet::new()),
             Event::InitApply(obj) => {
                 shared.count_event(&ar);
-                if let Some(key) = apply(&shared, &watched, &api_version, obj, notify) {
-                    if let Some(s) = seen.as_mut() {
-                        s.insert(key);
-                    }
+                let key = apply(&shared, &watched, &api_version, obj, notify);
+                if let (Some(key), Some(s)) = (key, seen.as_mut()) {
+                    s.insert(key);
                 }
             }
             Event::InitDone => {
