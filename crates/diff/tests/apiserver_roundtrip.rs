@@ -78,6 +78,54 @@ fn others(cronjob_version: &str) -> Vec<(ApiResource, Value)> {
     ]
 }
 
+/// Creates the `widgets.example.com` CRD, waits (bounded) until it is established, and
+/// returns a Widget to apply.
+async fn crd_object(client: &kube::Client) -> Result<(ApiResource, Value)> {
+    let crd = json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "widgets.example.com"},
+        "spec": {"group": "example.com", "scope": "Namespaced",
+            "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
+            "versions": [{"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {
+                "type": "object", "properties": {"spec": {"type": "object", "properties": {
+                    "size": {"type": "integer"}, "tags": {"type": "array", "items": {"type": "string"}}}}}}}}]}});
+    let crd_ar = resource(
+        "apiextensions.k8s.io/v1",
+        "CustomResourceDefinition",
+        "customresourcedefinitions",
+    );
+    let api: Api<DynamicObject> = Api::all_with(client.clone(), &crd_ar);
+    api.patch(
+        "widgets.example.com",
+        &PatchParams::apply("argocd-controller").force(),
+        &Patch::Apply(&crd),
+    )
+    .await?;
+    let mut established = false;
+    for _ in 0..100 {
+        let live = serde_json::to_value(api.get("widgets.example.com").await?)?;
+        let conditions = live
+            .pointer("/status/conditions")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        if conditions
+            .iter()
+            .any(|c| c["type"] == "Established" && c["status"] == "True")
+        {
+            established = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    anyhow::ensure!(
+        established,
+        "crd widgets.example.com not established within 10 s"
+    );
+    let widget = json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"},
+        "spec": {"size": 3, "tags": ["a", "b"]}});
+    Ok((resource("example.com/v1", "Widget", "widgets"), widget))
+}
+
 async fn roundtrip(client: kube::Client, cronjob_version: &str) -> Result<()> {
     let config = DiffConfig::default();
     let deploy_ar = resource("apps/v1", "Deployment", "deployments");
@@ -101,7 +149,8 @@ async fn roundtrip(client: kube::Client, cronjob_version: &str) -> Result<()> {
     let live = apply(&client, &deploy_ar, "someone-else", &drift).await?;
     assert!(diff(Some(&desired), Some(&live), &config)?.modified);
 
-    for (ar, obj) in others(cronjob_version) {
+    let widget = crd_object(&client).await?;
+    for (ar, obj) in others(cronjob_version).into_iter().chain([widget]) {
         let live = apply(&client, &ar, "argocd-controller", &obj).await?;
         let r = diff(Some(&obj), Some(&live), &config)?;
         assert!(
