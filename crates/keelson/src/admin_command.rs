@@ -1,6 +1,8 @@
 //! `keelson admin …`: operator tools. `admin render` renders in process exactly what the
-//! repo-server would return for a source and prints it (resolved SHA on stderr).
+//! repo-server would return for a source and prints it (resolved SHA on stderr);
+//! `admin health` and `admin diff` live in `admin_verdicts`.
 
+use crate::admin_verdicts::{self, DiffCommand, HealthCommand};
 use crate::repo_server_command::{RenderArgs, build_service};
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
@@ -14,6 +16,11 @@ use std::io::Write;
 pub enum AdminCommand {
     /// Render an application source as the repo-server would, and print the manifests.
     Render(RenderCommand),
+    /// Assess an object's health as the controller would; prints `{"status","message"}`.
+    Health(HealthCommand),
+    /// Compare a desired and a live object as the controller would; exit code 1 when
+    /// they differ.
+    Diff(DiffCommand),
 }
 
 /// Output formats.
@@ -79,10 +86,21 @@ pub struct RenderCommand {
     render: RenderArgs,
 }
 
-/// Runs an admin subcommand.
-pub async fn run(cmd: AdminCommand) -> anyhow::Result<()> {
+/// Runs an admin subcommand; the result is the process exit code (`admin diff` exits 1
+/// when the objects differ, like `diff(1)`).
+pub async fn run(cmd: AdminCommand) -> anyhow::Result<std::process::ExitCode> {
     match cmd {
-        AdminCommand::Render(r) => render(r).await,
+        AdminCommand::Render(r) => render(r).await.map(|()| std::process::ExitCode::SUCCESS),
+        AdminCommand::Health(h) => {
+            admin_verdicts::health(h).map(|()| std::process::ExitCode::SUCCESS)
+        }
+        AdminCommand::Diff(d) => admin_verdicts::diff_files(d).map(|modified| {
+            if modified {
+                std::process::ExitCode::from(1)
+            } else {
+                std::process::ExitCode::SUCCESS
+            }
+        }),
     }
 }
 

@@ -1,6 +1,7 @@
 //! The `keelson` binary: one executable for every Keelson process and client command.
 
 mod admin_command;
+mod admin_verdicts;
 mod repo_server_command;
 mod signals;
 mod sim_command;
@@ -24,7 +25,7 @@ enum Command {
     Sim(sim_command::SimArgs),
     /// Run the repo-server (Git mirrors, manifest rendering, cache; gRPC).
     RepoServer(repo_server_command::RepoServerArgs),
-    /// Operator tools (`admin render`).
+    /// Operator tools (`admin render`, `admin health`, `admin diff`).
     #[command(subcommand)]
     Admin(admin_command::AdminCommand),
     /// Print the CustomResourceDefinitions of Application, AppProject and ApplicationSet.
@@ -33,8 +34,20 @@ enum Command {
     Demo,
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("Error: {err:#}");
+            // 2, not 1: `admin diff` uses 1 for "the objects differ", like diff(1).
+            std::process::ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
+    use std::process::ExitCode;
     // kube uses rustls with ring while other dependencies may pull aws-lc-rs: pick one.
     let _ = rustls::crypto::ring::default_provider().install_default();
     tracing_subscriber::fmt()
@@ -45,20 +58,22 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match cli.command {
-        Command::Sim(args) => tokio::runtime::Runtime::new()?.block_on(sim_command::run(args)),
-        Command::RepoServer(args) => {
-            tokio::runtime::Runtime::new()?.block_on(repo_server_command::run(args))
-        }
+        Command::Sim(args) => tokio::runtime::Runtime::new()?
+            .block_on(sim_command::run(args))
+            .map(|()| ExitCode::SUCCESS),
+        Command::RepoServer(args) => tokio::runtime::Runtime::new()?
+            .block_on(repo_server_command::run(args))
+            .map(|()| ExitCode::SUCCESS),
         Command::Admin(cmd) => tokio::runtime::Runtime::new()?.block_on(admin_command::run(cmd)),
         Command::Crds => {
             print!("{}", keelson_model::crds::crds_yaml()?);
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
         Command::Demo => {
             eprintln!(
                 "keelson demo is not yet available: it lands with the controller (issue 5). Meanwhile `keelson sim --clusters 3` runs the simulator."
             );
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
     }
 }
