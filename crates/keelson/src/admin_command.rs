@@ -15,7 +15,7 @@ use std::io::Write;
 #[derive(Debug, Subcommand)]
 pub enum AdminCommand {
     /// Render an application source as the repo-server would, and print the manifests.
-    Render(RenderCommand),
+    Render(Box<RenderCommand>),
     /// Assess an object's health as the controller would; prints `{"status","message"}`.
     Health(HealthCommand),
     /// Compare a desired and a live object as the controller would; exit code 1 when
@@ -90,7 +90,7 @@ pub struct RenderCommand {
 /// when the objects differ, like `diff(1)`).
 pub async fn run(cmd: AdminCommand) -> anyhow::Result<std::process::ExitCode> {
     match cmd {
-        AdminCommand::Render(r) => render(r).await.map(|()| std::process::ExitCode::SUCCESS),
+        AdminCommand::Render(r) => render(*r).await.map(|()| std::process::ExitCode::SUCCESS),
         AdminCommand::Health(h) => {
             admin_verdicts::health(h).map(|()| std::process::ExitCode::SUCCESS)
         }
