@@ -24,7 +24,7 @@ enum Command {
     /// Run the Kubernetes API simulator (many clusters in one process).
     Sim(sim_command::SimArgs),
     /// Run the repo-server (Git mirrors, manifest rendering, cache; gRPC).
-    RepoServer(repo_server_command::RepoServerArgs),
+    RepoServer(Box<repo_server_command::RepoServerArgs>),
     /// Operator tools (`admin render`, `admin health`, `admin diff`).
     #[command(subcommand)]
     Admin(admin_command::AdminCommand),
@@ -62,7 +62,7 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             .block_on(sim_command::run(args))
             .map(|()| ExitCode::SUCCESS),
         Command::RepoServer(args) => tokio::runtime::Runtime::new()?
-            .block_on(repo_server_command::run(args))
+            .block_on(repo_server_command::run(*args))
             .map(|()| ExitCode::SUCCESS),
         Command::Admin(cmd) => tokio::runtime::Runtime::new()?.block_on(admin_command::run(cmd)),
         Command::Crds => {
