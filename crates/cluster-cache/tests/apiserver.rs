@@ -2,47 +2,21 @@
 //! created after start, excluded kinds.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use keelson_cluster_cache::{
-    AppChange, CacheMetrics, ChangeKind, ChangeSink, ClusterCache, ClusterCacheConfig,
-    ConnectionState,
+    CacheMetrics, ChangeKind, ClusterCache, ClusterCacheConfig, ConnectionState,
 };
+use support::{Recorder, until};
+
+const WAIT: Duration = Duration::from_secs(20);
 use keelson_model::ResourceKey;
 use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
 use kube::discovery::ApiResource;
-use parking_lot::Mutex;
 use serde_json::{Value, json};
-
-#[derive(Default)]
-struct Recorder(Mutex<Vec<AppChange>>);
-
-impl ChangeSink for Recorder {
-    fn on_change(&self, change: AppChange) {
-        self.0.lock().push(change);
-    }
-}
-
-impl Recorder {
-    fn has(&self, app: &str, name: &str, kind: ChangeKind) -> bool {
-        self.0
-            .lock()
-            .iter()
-            .any(|c| &*c.app == app && c.key.name == name && c.kind == kind)
-    }
-}
-
-async fn until(what: &str, mut f: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(20) {
-        if f() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("timed out waiting for {what}");
-}
 
 fn ar(group: &str, version: &str, kind: &str, plural: &str) -> ApiResource {
     ApiResource {
@@ -100,8 +74,8 @@ async fn apiserver_tracks_objects_trees_crds_and_exclusions() {
         "metadata": {"name": "cfg", "labels": label}, "data": {"a": "1"}}),
     )
     .await;
-    until("configmap added", || {
-        sink.has("guestbook", "cfg", ChangeKind::Added)
+    until("configmap added", WAIT, || {
+        sink.has_app("guestbook", "cfg", ChangeKind::Added)
     })
     .await;
     let objs = cache.app_objects("guestbook");
@@ -118,8 +92,8 @@ async fn apiserver_tracks_objects_trees_crds_and_exclusions() {
     )
     .await
     .unwrap();
-    until("configmap modified", || {
-        sink.has("guestbook", "cfg", ChangeKind::Modified)
+    until("configmap modified", WAIT, || {
+        sink.has_app("guestbook", "cfg", ChangeKind::Modified)
     })
     .await;
     let key = ResourceKey::new("", "ConfigMap", "default", "cfg");
@@ -150,7 +124,7 @@ async fn apiserver_tracks_objects_trees_crds_and_exclusions() {
     create(&client, &pod_r, Some("default"), json!({"apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": "web-1-a", "labels": {"app": "web"}, "ownerReferences": owner(&rs, "ReplicaSet")},
         "spec": {"containers": [{"name": "c", "image": "nginx"}]}})).await;
-    until("pod in tree", || {
+    until("pod in tree", WAIT, || {
         cache.resource_tree("guestbook").len() == 4
     })
     .await;
@@ -173,8 +147,8 @@ async fn apiserver_tracks_objects_trees_crds_and_exclusions() {
     )
     .await
     .unwrap();
-    until("pod change notifies the deployment's app", || {
-        sink.has("guestbook", "web-1-a", ChangeKind::Modified)
+    until("pod change notifies the deployment's app", WAIT, || {
+        sink.has_app("guestbook", "web-1-a", ChangeKind::Modified)
     })
     .await;
 
@@ -207,7 +181,7 @@ async fn apiserver_tracks_objects_trees_crds_and_exclusions() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    until("widget cached", || {
+    until("widget cached", WAIT, || {
         cache
             .get(&ResourceKey::new("example.com", "Widget", "default", "w1"))
             .is_some()
@@ -229,8 +203,8 @@ async fn apiserver_tracks_objects_trees_crds_and_exclusions() {
     );
 
     cms.delete("cfg", &DeleteParams::default()).await.unwrap();
-    until("configmap deleted", || {
-        sink.has("guestbook", "cfg", ChangeKind::Deleted)
+    until("configmap deleted", WAIT, || {
+        sink.has_app("guestbook", "cfg", ChangeKind::Deleted)
     })
     .await;
     assert!(cache.get(&key).is_none());

@@ -2,48 +2,20 @@
 //! cluster that does not slow the others, and recovery after watch history expired (410).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::ConfigMap;
 use keelson_cluster_cache::{
-    AppChange, CacheMetrics, ChangeKind, ChangeSink, ClusterCache, ClusterCacheConfig,
-    ConnectionState,
+    CacheMetrics, ChangeKind, ClusterCache, ClusterCacheConfig, ConnectionState,
 };
 use keelson_model::ResourceKey;
 use keelson_testbed::{Sim, SimOptions};
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
-use parking_lot::Mutex;
 use serde_json::json;
-
-#[derive(Default)]
-struct Recorder(Mutex<Vec<AppChange>>);
-
-impl ChangeSink for Recorder {
-    fn on_change(&self, change: AppChange) {
-        self.0.lock().push(change);
-    }
-}
-
-impl Recorder {
-    fn has(&self, cluster: &str, name: &str, kind: ChangeKind) -> bool {
-        self.0
-            .lock()
-            .iter()
-            .any(|c| &*c.cluster == cluster && c.key.name == name && c.kind == kind)
-    }
-}
-
-async fn until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if f() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("timed out after {limit:?} waiting for {what}");
-}
+use support::{Recorder, until};
 
 fn tracked_cm(name: &str) -> ConfigMap {
     serde_json::from_value(json!({"metadata": {"name": name,
@@ -190,7 +162,7 @@ async fn sim_fifty_clusters_and_one_unreachable() {
         metric_line(&registry, &server0).ends_with(" 1")
     })
     .await;
-    assert!(sink.has("c1", "after", ChangeKind::Added));
+    assert!(sink.has_cluster("c1", "after", ChangeKind::Added));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -259,8 +231,8 @@ async fn sim_expired_resource_version_relists_to_the_truth() {
     })
     .await;
     until("deletions notified", Duration::from_secs(5), || {
-        sink.has("c1", "old-0", ChangeKind::Deleted)
+        sink.has_cluster("c1", "old-0", ChangeKind::Deleted)
     })
     .await;
-    assert!(sink.has("c1", "new-29", ChangeKind::Added));
+    assert!(sink.has_cluster("c1", "new-29", ChangeKind::Added));
 }

@@ -26,7 +26,18 @@ pub enum ResourceKeyError {
 /// Identity of a Kubernetes object. The empty group is the core group; the empty
 /// namespace means cluster-scoped (or "not yet defaulted"). Ordered by group, kind,
 /// namespace, name.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+#[derive(
+    Debug,
+    Clone,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub struct ResourceKey {
     /// API group (`""` for core, `apps`, ...), without version.
     pub group: String,

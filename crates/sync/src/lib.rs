@@ -58,7 +58,6 @@
 
 mod error;
 mod hooks;
-mod key_serde;
 mod kind_order;
 mod options;
 mod plan;

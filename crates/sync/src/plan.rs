@@ -20,7 +20,6 @@ use crate::waves::{
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct ResourceInput {
     /// Identity (for a hook with only `generateName`, the name is empty).
-    #[serde(with = "crate::key_serde::ResourceKeyDef")]
     pub key: ResourceKey,
     /// Desired object from Git, if any.
     pub desired: Option<Value>,

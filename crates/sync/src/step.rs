@@ -68,6 +68,15 @@ pub(crate) enum TaskStatus {
     Failed(String),
 }
 
+/// The tasks of `tasks` whose status is `status`, in plan order.
+fn in_status<'a>(tasks: &[(&'a SyncTask, TaskStatus)], status: &TaskStatus) -> Vec<&'a SyncTask> {
+    tasks
+        .iter()
+        .filter(|(_, s)| s == status)
+        .map(|(t, _)| *t)
+        .collect()
+}
+
 /// Phase and wave of the last non-SyncFail task: non-hook resources there count as done
 /// once applied (Argo CD does not wait for their health; nothing comes after them).
 pub(crate) fn final_wave(plan: &Plan) -> Option<(SyncPhase, i32)> {
@@ -136,11 +145,7 @@ pub fn next_actions(plan: &Plan, state: &SyncState) -> StepOutcome {
         .filter(|t| t.phase != SyncPhase::SyncFail)
         .map(|t| (t, task_status(t, &state.get(&t.id), last)))
         .collect();
-    let running: Vec<&SyncTask> = main
-        .iter()
-        .filter(|(_, s)| *s == TaskStatus::Running)
-        .map(|(t, _)| *t)
-        .collect();
+    let running = in_status(&main, &TaskStatus::Running);
     if !running.is_empty() {
         return StepOutcome::Wait(waiting_message(&running));
     }
@@ -154,11 +159,7 @@ pub fn next_actions(plan: &Plan, state: &SyncState) -> StepOutcome {
     if !failed.is_empty() {
         return fail(plan, state, &failure_reason(state, &failed));
     }
-    let pending: Vec<&SyncTask> = main
-        .iter()
-        .filter(|(_, s)| *s == TaskStatus::Pending)
-        .map(|(t, _)| *t)
-        .collect();
+    let pending = in_status(&main, &TaskStatus::Pending);
     match pending.first() {
         None => succeed(plan, state),
         Some(first) => {
@@ -261,19 +262,11 @@ fn fail(plan: &Plan, state: &SyncState, reason: &str) -> StepOutcome {
         .filter(|t| t.phase == SyncPhase::SyncFail)
         .map(|t| (t, task_status(t, &state.get(&t.id), None)))
         .collect();
-    let pending: Vec<&SyncTask> = sync_fail
-        .iter()
-        .filter(|(_, s)| *s == TaskStatus::Pending)
-        .map(|(t, _)| *t)
-        .collect();
+    let pending = in_status(&sync_fail, &TaskStatus::Pending);
     if !pending.is_empty() {
         return run_tasks(&pending, state);
     }
-    let running: Vec<&SyncTask> = sync_fail
-        .iter()
-        .filter(|(_, s)| *s == TaskStatus::Running)
-        .map(|(t, _)| *t)
-        .collect();
+    let running = in_status(&sync_fail, &TaskStatus::Running);
     if !running.is_empty() {
         return StepOutcome::Wait(waiting_message(&running));
     }

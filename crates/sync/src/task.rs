@@ -104,7 +104,6 @@ pub struct SyncTask {
     /// Identity (key of observed results).
     pub id: TaskId,
     /// The resource (for hooks with `generateName`: with the generated name).
-    #[serde(with = "crate::key_serde::ResourceKeyDef")]
     pub key: ResourceKey,
     /// API version (`v1`, `apps/v1`) of the desired or live object, `""` if unknown.
     pub api_version: String,

@@ -16,6 +16,8 @@ pub fn obj(api_version: &str, kind: &str, ns: &str, name: &str, annotations: Val
     json!({"apiVersion": api_version, "kind": kind, "metadata": metadata})
 }
 
+/// Key of a test object; unlike `ResourceKey::from_object` it accepts an empty name, as
+/// `generateName` hooks have before the planner names them.
 pub fn key_of(object: &Value) -> ResourceKey {
     let api = object["apiVersion"].as_str().unwrap_or("v1");
     let group = keelson_model::resource_key::group_of(api);
