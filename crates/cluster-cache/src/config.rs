@@ -4,35 +4,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use keelson_model::tracking::TrackingMethod;
+
 use crate::filter::ResourceFilter;
 
 /// Default tracking label key.
 pub const DEFAULT_TRACKING_LABEL: &str = keelson_model::annotations::APP_INSTANCE_LABEL;
-
-/// How objects are attributed to applications, as Argo CD's `application.resourceTrackingMethod`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum TrackingMethod {
-    /// The instance label (`app.kubernetes.io/instance: <app>` by default).
-    #[default]
-    Label,
-    /// The `argocd.argoproj.io/tracking-id` annotation.
-    Annotation,
-    /// Both written; the annotation decides (the label is informational).
-    AnnotationAndLabel,
-}
-
-impl TrackingMethod {
-    /// Parses Argo CD's `application.resourceTrackingMethod` value (`label`, `annotation`,
-    /// `annotation+label`); anything else is `None`.
-    pub fn parse(value: &str) -> Option<TrackingMethod> {
-        match value.trim() {
-            "label" => Some(TrackingMethod::Label),
-            "annotation" => Some(TrackingMethod::Annotation),
-            "annotation+label" => Some(TrackingMethod::AnnotationAndLabel),
-            _ => None,
-        }
-    }
-}
 
 /// Configuration of one [`crate::ClusterCache`].
 #[derive(Debug, Clone)]

@@ -43,10 +43,11 @@ mod watch;
 
 pub use cache::ClusterCache;
 pub use change::{AppChange, ChangeKind, ChangeSink};
-pub use config::{ClusterCacheConfig, DEFAULT_TRACKING_LABEL, TrackingMethod};
+pub use config::{ClusterCacheConfig, DEFAULT_TRACKING_LABEL};
 pub use error::ClusterCacheError;
 pub use filter::{EXCLUSIONS_KEY, FilterRule, INCLUSIONS_KEY, ResourceFilter};
+pub use keelson_model::tracking::{TrackingId, TrackingMethod};
 pub use metrics::CacheMetrics;
 pub use status::{ClusterCacheStatus, ConnectionState};
 pub use store::{LiveObject, TreeNode};
-pub use tracking::{TrackingId, app_of};
+pub use tracking::app_of;

@@ -6,53 +6,7 @@ use std::collections::BTreeMap;
 
 use keelson_model::ResourceKey;
 use keelson_model::annotations::TRACKING_ID;
-
-use crate::config::TrackingMethod;
-
-/// A parsed tracking id.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TrackingId<'a> {
-    /// Application instance name.
-    pub app: &'a str,
-    /// Group of the tracked object.
-    pub group: &'a str,
-    /// Kind of the tracked object.
-    pub kind: &'a str,
-    /// Namespace of the tracked object (may be empty).
-    pub namespace: &'a str,
-    /// Name of the tracked object.
-    pub name: &'a str,
-}
-
-impl<'a> TrackingId<'a> {
-    /// Parses `<app>:<group>/<kind>:<namespace>/<name>`.
-    pub fn parse(value: &'a str) -> Option<TrackingId<'a>> {
-        let mut parts = value.split(':');
-        let (app, gk, nn) = (parts.next()?, parts.next()?, parts.next()?);
-        if parts.next().is_some() || app.is_empty() {
-            return None;
-        }
-        let (group, kind) = gk.split_once('/')?;
-        let (namespace, name) = nn.split_once('/')?;
-        Some(TrackingId {
-            app,
-            group,
-            kind,
-            namespace,
-            name,
-        })
-    }
-
-    /// Whether the id names this object (Argo CD's self-reference check: a copied object
-    /// carrying another object's id is not tracked). The namespace may differ for
-    /// cluster-scoped objects.
-    pub fn names(&self, key: &ResourceKey) -> bool {
-        self.group == key.group
-            && self.kind == key.kind
-            && self.name == key.name
-            && (key.namespace.is_empty() || self.namespace == key.namespace)
-    }
-}
+use keelson_model::tracking::{TrackingId, TrackingMethod};
 
 /// The application an object belongs to, if any.
 pub fn app_of<'a>(
@@ -126,19 +80,5 @@ mod tests {
             app_of(TrackingMethod::Annotation, label, &ns, None, Some(&id)),
             Some("guestbook")
         );
-    }
-
-    #[test]
-    fn parses_ids() {
-        assert!(TrackingId::parse("a:b").is_none());
-        assert!(TrackingId::parse(":g/K:n/x").is_none());
-        let id = TrackingId::parse("ns_app:/ConfigMap:/cm").unwrap_or(TrackingId {
-            app: "",
-            group: "x",
-            kind: "",
-            namespace: "",
-            name: "",
-        });
-        assert_eq!((id.app, id.group, id.name), ("ns_app", "", "cm"));
     }
 }

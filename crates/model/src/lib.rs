@@ -21,6 +21,7 @@ pub mod resource_key;
 pub mod secret_data;
 pub mod source;
 pub mod status_codes;
+pub mod tracking;
 
 pub use application::{
     Application, ApplicationDestination, ApplicationSpec, ApplicationValidationError, SyncPolicy,

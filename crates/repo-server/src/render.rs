@@ -51,16 +51,7 @@ impl fmt::Display for SourceType {
     }
 }
 
-/// How rendered objects are marked as belonging to the application.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum TrackingMethod {
-    /// The instance label only (`app.kubernetes.io/instance: <app>`).
-    Label,
-    /// The `argocd.argoproj.io/tracking-id` annotation only.
-    Annotation,
-    /// Both; the label is informational and truncated to 63 characters.
-    AnnotationAndLabel,
-}
+pub use keelson_model::tracking::TrackingMethod;
 
 /// Tracking settings applied to every rendered object.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

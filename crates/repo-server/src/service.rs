@@ -373,11 +373,7 @@ fn access(repo: Option<&Repository>) -> Result<RepoAccess, ServiceError> {
 
 fn tracking(req: &ManifestRequest) -> Tracking {
     let t = req.tracking.clone().unwrap_or_default();
-    let method = match t.method.as_str() {
-        "annotation" => TrackingMethod::Annotation,
-        "annotation+label" => TrackingMethod::AnnotationAndLabel,
-        _ => TrackingMethod::Label,
-    };
+    let method = TrackingMethod::parse(&t.method).unwrap_or_default();
     Tracking {
         method,
         label_key: if t.label_key.is_empty() {

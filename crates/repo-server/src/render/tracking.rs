@@ -3,12 +3,11 @@
 //! (`<app>:<group>/<Kind>:<namespace>/<name>`). As in Argo CD's repo-server,
 //! CustomResourceDefinitions are left untouched.
 
+use keelson_model::annotations::TRACKING_ID;
+use keelson_model::tracking::TrackingId;
 use serde_json::{Map, Value};
 
 use crate::render::{Tracking, TrackingMethod};
-
-/// The tracking-id annotation key.
-pub const TRACKING_ID_ANNOTATION: &str = "argocd.argoproj.io/tracking-id";
 
 /// Longest label value Kubernetes accepts.
 const LABEL_MAX: usize = 63;
@@ -40,7 +39,7 @@ pub fn apply(objects: &mut [Value], tracking: &Tracking) {
 /// The tracking id for an object.
 pub fn tracking_id(obj: &Value, app_instance: &str, default_namespace: &str) -> String {
     let api_version = obj.get("apiVersion").and_then(Value::as_str).unwrap_or("");
-    let group = api_version.rsplit_once('/').map(|(g, _)| g).unwrap_or("");
+    let group = keelson_model::resource_key::group_of(api_version);
     let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
     let meta = obj.get("metadata");
     let name = meta
@@ -52,7 +51,14 @@ pub fn tracking_id(obj: &Value, app_instance: &str, default_namespace: &str) -> 
         .and_then(Value::as_str)
         .filter(|ns| !ns.is_empty())
         .unwrap_or(default_namespace);
-    format!("{app_instance}:{group}/{kind}:{namespace}/{name}")
+    TrackingId {
+        app: app_instance,
+        group,
+        kind,
+        namespace,
+        name,
+    }
+    .to_string()
 }
 
 fn is_crd(obj: &Value) -> bool {
@@ -103,7 +109,7 @@ fn set_label(obj: &mut Value, key: &str, value: &str) {
 fn set_annotation(obj: &mut Value, tracking: &Tracking) {
     let id = tracking_id(obj, &tracking.app_instance, &tracking.app_namespace);
     if let Some(annotations) = metadata_map(obj, "annotations") {
-        annotations.insert(TRACKING_ID_ANNOTATION.to_string(), Value::String(id));
+        annotations.insert(TRACKING_ID.to_string(), Value::String(id));
     }
 }
 
@@ -133,11 +139,11 @@ mod tests {
             &tracking(TrackingMethod::Annotation, "guestbook"),
         );
         assert_eq!(
-            objs[0]["metadata"]["annotations"][TRACKING_ID_ANNOTATION],
+            objs[0]["metadata"]["annotations"][TRACKING_ID],
             "guestbook:apps/Deployment:ns/d"
         );
         assert_eq!(
-            objs[1]["metadata"]["annotations"][TRACKING_ID_ANNOTATION],
+            objs[1]["metadata"]["annotations"][TRACKING_ID],
             "guestbook:/ConfigMap:dest/c"
         );
         assert!(objs[0]["metadata"].get("labels").is_none());
@@ -164,7 +170,7 @@ mod tests {
             "a".repeat(63)
         );
         assert!(
-            objs[0]["metadata"]["annotations"][TRACKING_ID_ANNOTATION]
+            objs[0]["metadata"]["annotations"][TRACKING_ID]
                 .as_str()
                 .unwrap()
                 .starts_with(&long)
