@@ -56,13 +56,16 @@ impl Shared {
         self.ever_synced.load(Ordering::Relaxed)
     }
 
+    /// Remembers a watched kind, so that its event series is removed when the cache stops.
+    pub fn register_kind(&self, ar: &ApiResource) {
+        self.kinds
+            .lock()
+            .insert((ar.group.clone(), ar.kind.clone()));
+    }
+
     pub fn count_event(&self, ar: &ApiResource) {
         self.status.event();
         self.metrics.event(&self.config.server, &ar.group, &ar.kind);
-        let mut kinds = self.kinds.lock();
-        if !kinds.contains(&(ar.group.clone(), ar.kind.clone())) {
-            kinds.insert((ar.group.clone(), ar.kind.clone()));
-        }
     }
 
     pub fn watch_failed(&self, ar: &ApiResource, err: &kube::runtime::watcher::Error) {
@@ -135,11 +138,14 @@ impl Shared {
         notify: bool,
     ) {
         let gone = self.store.read().kind_keys_except(group, kind, keep);
-        for key in gone {
-            if notify {
+        if notify {
+            for key in gone {
                 self.delete(&key);
-            } else {
-                self.store.write().remove(&key);
+            }
+        } else {
+            let mut store = self.store.write();
+            for key in gone {
+                store.remove(&key);
             }
         }
     }

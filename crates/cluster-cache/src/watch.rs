@@ -22,6 +22,7 @@ use crate::tracking::app_of;
 /// Runs until aborted.
 pub(crate) async fn run(shared: Arc<Shared>, watched: WatchedResource, rediscover: Arc<Notify>) {
     let ar = watched.resource.clone();
+    shared.register_kind(&ar);
     let api: Api<DynamicObject> = Api::all_with(shared.client.clone(), &ar);
     let config = watcher::Config::default().page_size(shared.config.page_size);
     let mut stream = watcher::watcher(api, config).default_backoff().boxed();
