@@ -1,6 +1,6 @@
-//! Keelson's sync engine, pure part: a planner and a step function with Argo CD's sync
-//! semantics (ARCHITECTURE.md §7). No I/O: the executor that talks to clusters sits on
-//! top of these types.
+//! Keelson's sync engine: a pure planner and step function with Argo CD's sync
+//! semantics (ARCHITECTURE.md §7), and on top of them the [`Executor`] that performs
+//! the actions against a cluster (all I/O is behind [`ClusterOps`]).
 //!
 //! # The executor loop
 //!
@@ -20,6 +20,23 @@
 //!     /* write resource_results(&plan, &state) into status.operationState */
 //! }
 //! ```
+//!
+//! # The executor
+//!
+//! [`Executor::step`] runs that loop against a cluster through a [`ClusterOps`]
+//! ([`KubeOps`]: kube-rs, kinds resolved with `pinned_kind` and cached). It performs
+//! `Run` actions with bounded concurrency (applies and dry runs of different kinds one
+//! kind after the other, like Argo CD), records results into the [`SyncState`], observes
+//! health on `Wait` (GET + [`keelson_health::HealthAssessor`]; no health check →
+//! Healthy), and returns `Wait` when nothing more can progress now — the caller persists
+//! the state (or `resource_results`) and calls again later — or the terminal outcome.
+//! A [`Fence`] is checked before every write; a refusal ends the call with
+//! [`ExecutorError::Fenced`]. Apply methods: server-side apply (`Patch::Apply`, field
+//! manager, force), kubectl-style client-side apply (last-applied annotation, three-way
+//! JSON merge patch), replace/update (PUT with the live resourceVersion), create (POST);
+//! prune is DELETE with the task's propagation; dry runs are the same calls with
+//! `dryRun=All`. Messages follow kubectl: `configmap/foo created`, `deployment.apps/web
+//! serverside-applied`, `... configured`, `... unchanged`, `pruned`, or the API's error.
 //!
 //! # Rules
 //!
@@ -57,6 +74,7 @@
 //!   [`SyncState::prune_confirmed`].
 
 mod error;
+mod executor;
 mod hooks;
 mod kind_order;
 mod options;
@@ -69,6 +87,12 @@ mod task;
 mod waves;
 
 pub use error::SyncPlanError;
+pub use executor::{
+    ClusterOps, DEFAULT_MAX_ROUNDS, DEFAULT_PARALLELISM, DEFAULT_WRITE_TIMEOUT, Executor,
+    ExecutorConfig, ExecutorError, Fence, KubeOps, LAST_APPLIED_ANNOTATION, NoFence,
+    RESOURCE_NOT_FOUND, is_empty_patch, last_applied, reference, three_way_merge_patch,
+    with_last_applied,
+};
 pub use hooks::{HookRole, HookSpec, helm_hook_type, hook_name, hook_role, hook_type_of, phase_of};
 pub use kind_order::{KIND_ORDER, kind_rank};
 pub use options::{
