@@ -63,14 +63,14 @@ struct Target {
 /// Whether an error says the kind (or its group/version) is not served.
 fn is_missing_kind(error: &KubeError) -> bool {
     match error {
-        KubeError::Api(status) => status.is_not_found(),
+        KubeError::Api(status) => status.is_not_found() || status.code == 404,
         KubeError::Discovery(_) => true,
         _ => false,
     }
 }
 
 fn is_not_found(error: &KubeError) -> bool {
-    matches!(error, KubeError::Api(status) if status.is_not_found())
+    matches!(error, KubeError::Api(status) if status.is_not_found() || status.code == 404)
 }
 
 /// The message of a failed call: the API's own message when it answered.
