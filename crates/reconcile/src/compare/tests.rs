@@ -1,0 +1,1 @@
+//! Tests of `compare` on whole applications.
