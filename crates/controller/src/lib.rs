@@ -1,1 +1,28 @@
-//! (in progress) the application controller
+//! Keelson's application controller: watches Applications, AppProjects and cluster /
+//! repository Secrets; a refresh queue drained by status workers compares desired state
+//! (repo-server) with live state (cluster cache) and writes `status`; an operation queue
+//! drained by operation workers runs syncs with the sync executor and records
+//! `status.operationState` and `status.history`. Pure decisions (comparison, project
+//! rules, automated sync, history) live in `keelson-reconcile`; this crate does the I/O.
+
+mod app_state;
+mod clusters;
+mod controller;
+mod deletion;
+mod error;
+mod fence;
+mod k8s_requests;
+mod manifests;
+mod metrics;
+mod operation;
+mod refresh;
+mod settings;
+mod shared;
+mod status_patch;
+
+pub use clusters::{IN_CLUSTER_NAME, IN_CLUSTER_SERVER};
+pub use controller::{Controller, ControllerConfig, OPERATION_QUEUE, REFRESH_QUEUE};
+pub use error::{ClusterError, ManifestError, StartError, WriteError};
+pub use fence::{AppFence, OwnAll};
+pub use metrics::ControllerMetrics;
+pub use settings::{ControllerSettings, IgnoredKey};

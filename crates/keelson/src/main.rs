@@ -2,6 +2,7 @@
 
 mod admin_command;
 mod admin_verdicts;
+mod controller_command;
 mod repo_server_command;
 mod signals;
 mod sim_command;
@@ -23,6 +24,8 @@ struct Cli {
 enum Command {
     /// Run the Kubernetes API simulator (many clusters in one process).
     Sim(sim_command::SimArgs),
+    /// Run the application controller (refresh, status, sync operations).
+    Controller(Box<controller_command::ControllerArgs>),
     /// Run the repo-server (Git mirrors, manifest rendering, cache; gRPC).
     RepoServer(Box<repo_server_command::RepoServerArgs>),
     /// Operator tools (`admin render`, `admin health`, `admin diff`).
@@ -63,6 +66,9 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             .map(|()| ExitCode::SUCCESS),
         Command::RepoServer(args) => tokio::runtime::Runtime::new()?
             .block_on(repo_server_command::run(*args))
+            .map(|()| ExitCode::SUCCESS),
+        Command::Controller(args) => tokio::runtime::Runtime::new()?
+            .block_on(controller_command::run(*args))
             .map(|()| ExitCode::SUCCESS),
         Command::Admin(cmd) => tokio::runtime::Runtime::new()?.block_on(admin_command::run(cmd)),
         Command::Crds => {

@@ -1,0 +1,115 @@
+//! A [`ClusterOps`] decorator that counts every request a sync makes to a destination
+//! cluster in `argocd_app_k8s_request_total`, labelled with the app it was made for.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use keelson_sync::{ClusterOps, ExecutorError, KubeOps, PropagationPolicy, SyncTask, WriteOutcome};
+use serde_json::Value;
+
+use crate::metrics::{AppLabels, ControllerMetrics, K8sRequest};
+
+/// Owned identity labels of the app a sync runs for.
+#[derive(Debug, Clone)]
+pub struct OwnedLabels {
+    /// Application namespace.
+    pub namespace: String,
+    /// Application name.
+    pub name: String,
+    /// Project.
+    pub project: String,
+    /// Destination server.
+    pub dest_server: String,
+}
+
+/// Counts requests, then delegates to the cluster's [`KubeOps`].
+pub struct CountingOps {
+    inner: Arc<KubeOps>,
+    metrics: Arc<ControllerMetrics>,
+    labels: OwnedLabels,
+}
+
+impl CountingOps {
+    /// Wraps `inner` for one app.
+    pub fn new(inner: Arc<KubeOps>, metrics: Arc<ControllerMetrics>, labels: OwnedLabels) -> Self {
+        CountingOps {
+            inner,
+            metrics,
+            labels,
+        }
+    }
+
+    fn count(&self, task: &SyncTask, verb: &str, ok: bool, dry_run: bool) {
+        let app = AppLabels {
+            namespace: &self.labels.namespace,
+            name: &self.labels.name,
+            project: &self.labels.project,
+            dest_server: &self.labels.dest_server,
+        };
+        self.metrics.k8s_request(
+            &app,
+            &K8sRequest {
+                response_code: if ok { "200" } else { "500" },
+                verb,
+                kind: &task.key.kind,
+                namespace: &task.key.namespace,
+                dry_run,
+            },
+        );
+    }
+}
+
+fn apply_verb(task: &SyncTask) -> &'static str {
+    match &task.operation {
+        keelson_sync::TaskOperation::Apply { method, .. } => match method {
+            keelson_sync::ApplyMethod::ServerSide { .. } => "Apply",
+            keelson_sync::ApplyMethod::ClientSide { .. } => "Patch",
+            keelson_sync::ApplyMethod::Replace { .. } | keelson_sync::ApplyMethod::Update => {
+                "Update"
+            }
+            keelson_sync::ApplyMethod::Create => "Create",
+        },
+        _ => "Delete",
+    }
+}
+
+impl ClusterOps for CountingOps {
+    fn dry_run(&self, task: &SyncTask) -> impl Future<Output = WriteOutcome> + Send {
+        async move {
+            let out = self.inner.dry_run(task).await;
+            self.count(task, apply_verb(task), !out.is_failed(), true);
+            out
+        }
+    }
+
+    fn apply(&self, task: &SyncTask) -> impl Future<Output = WriteOutcome> + Send {
+        async move {
+            let out = self.inner.apply(task).await;
+            self.count(task, apply_verb(task), !out.is_failed(), false);
+            out
+        }
+    }
+
+    fn delete(
+        &self,
+        task: &SyncTask,
+        propagation: PropagationPolicy,
+    ) -> impl Future<Output = WriteOutcome> + Send {
+        async move {
+            let out = self.inner.delete(task, propagation).await;
+            self.count(task, "Delete", !out.is_failed(), false);
+            out
+        }
+    }
+
+    fn get(
+        &self,
+        task: &SyncTask,
+    ) -> impl Future<Output = Result<Option<Value>, ExecutorError>> + Send {
+        async move {
+            let out = self.inner.get(task).await;
+            self.count(task, "Get", out.is_ok(), false);
+            out
+        }
+    }
+}

@@ -1,0 +1,455 @@
+//! Sync operations: start the operation requested in `operation`, drive it step by step
+//! with the sync executor, record progress in `status.operationState`, retry per the
+//! retry strategy, and finish it (history, `operation` cleared). Re-entrant: a
+//! controller that restarts mid-operation rebuilds the plan and the observed state from
+//! `operationState.syncResult` and continues.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use keelson_model::operation::{OperationState, SyncOperationResult};
+use keelson_model::{Application, OperationPhase, ResourceKey};
+use keelson_reconcile::history::{append_history, history_entry};
+use keelson_reconcile::project::{ResourceDenial, resource_denial, resource_denied_message};
+use keelson_sync::{
+    Executor, ExecutorConfig, ExecutorError, Fence, Plan, PlanInput, StepOutcome, SyncOptions,
+    SyncRequest, SyncState, plan_sync, resource_results, retry_delay,
+};
+use kube::api::Api;
+use serde_json::json;
+
+use crate::app_state::load_state;
+use crate::k8s_requests::{CountingOps, OwnedLabels};
+use crate::metrics::AppLabels;
+use crate::refresh::patch_app;
+use crate::shared::{AppKey, Shared, split_key};
+
+/// An operation this controller is executing.
+#[derive(Debug, Clone)]
+pub struct InFlight {
+    /// Sync id of the plan.
+    pub sync_id: String,
+    /// The plan.
+    pub plan: Arc<Plan>,
+    /// What has been observed.
+    pub state: SyncState,
+    /// Destination server.
+    pub server: String,
+    /// When this controller started executing it.
+    pub started: Instant,
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// A stable sync id for an operation: derived from when it started and its retry count,
+/// so a restarted controller names generated hooks the same way.
+fn sync_id(state: &OperationState) -> String {
+    let seed = format!(
+        "{}#{}",
+        state.started_at.as_deref().unwrap_or_default(),
+        state.retry_count.unwrap_or(0)
+    );
+    // FNV-1a: a tiny stable hash (no crate needed for 8 hex digits).
+    let mut h: u32 = 0x811c_9dc5;
+    for b in seed.bytes() {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    format!("{h:08x}")
+}
+
+fn is_running(state: Option<&OperationState>) -> bool {
+    matches!(
+        state.and_then(|s| s.phase),
+        Some(OperationPhase::Running | OperationPhase::Terminating)
+    )
+}
+
+/// Processes one item of the operation queue.
+pub async fn process_operation(shared: &Arc<Shared>, key: &AppKey) {
+    let (ns, name) = split_key(key);
+    let api: Api<Application> = Api::namespaced(shared.client.clone(), ns);
+    let app = match api.get_opt(name).await {
+        Ok(Some(app)) => app,
+        Ok(None) => {
+            shared.inflight.lock().remove(key);
+            return;
+        }
+        Err(e) => {
+            tracing::warn!(app = %key, error = %e, "reading application for its operation failed");
+            shared.operation_queue.add_rate_limited(key.clone());
+            return;
+        }
+    };
+    if app.metadata.deletion_timestamp.is_some() {
+        shared.inflight.lock().remove(key);
+        return;
+    }
+    let status = app.status.clone().unwrap_or_default();
+    let mut op_state = match status.operation_state.clone() {
+        Some(s) if is_running(Some(&s)) => s,
+        _ => match app.operation.clone() {
+            Some(operation) => {
+                let state = OperationState {
+                    operation,
+                    phase: Some(OperationPhase::Running),
+                    message: Some("starting sync".to_owned()),
+                    started_at: Some(now()),
+                    ..OperationState::default()
+                };
+                if let Err(e) = persist(shared, &app, &state).await {
+                    tracing::warn!(app = %key, error = %e, "recording operation start failed");
+                    shared.operation_queue.add_rate_limited(key.clone());
+                    return;
+                }
+                state
+            }
+            None => {
+                shared.inflight.lock().remove(key);
+                return;
+            }
+        },
+    };
+    let span = tracing::info_span!("sync", app = %key, sync_id = tracing::field::Empty);
+    let _g = span.enter();
+    let id = sync_id(&op_state);
+    span.record("sync_id", id.as_str());
+    let mut flight = match take_inflight(shared, key, &id) {
+        Some(f) => f,
+        None => match prepare(shared, key, &app, &op_state, &id).await {
+            Ok(f) => f,
+            Err(message) => {
+                finish(shared, key, &app, &mut op_state, None, OperationPhase::Error, message).await;
+                return;
+            }
+        },
+    };
+    flight.state.terminate_requested = op_state.phase == Some(OperationPhase::Terminating);
+    let outcome = run_step(shared, key, &app, &mut flight).await;
+    handle_outcome(shared, key, &app, &mut op_state, flight, outcome).await;
+}
+
+fn take_inflight(shared: &Shared, key: &AppKey, id: &str) -> Option<InFlight> {
+    let mut map = shared.inflight.lock();
+    match map.remove(key) {
+        Some(f) if f.sync_id == id => Some(f),
+        _ => None,
+    }
+}
+
+/// Plans the operation from the app's state at the operation's revision(s); resumes the
+/// observed state from `syncResult` when the operation already ran here or elsewhere.
+async fn prepare(
+    shared: &Shared,
+    key: &AppKey,
+    app: &Application,
+    op_state: &OperationState,
+    id: &str,
+) -> Result<InFlight, String> {
+    let Some(sync) = op_state.operation.sync.as_ref() else {
+        return Err("operation has no sync".to_owned());
+    };
+    let revisions: Option<Vec<String>> = match (&sync.revisions, &sync.revision) {
+        (Some(r), _) if !r.is_empty() => Some(r.clone()),
+        (_, Some(r)) if !r.is_empty() => Some(vec![r.clone()]),
+        _ => None,
+    };
+    let state = load_state(shared, key, app, revisions.as_deref(), false)
+        .await
+        .map_err(|e| match e {
+            crate::app_state::StateError::Spec { conditions, .. } => conditions
+                .into_iter()
+                .map(|c| c.message)
+                .collect::<Vec<_>>()
+                .join("; "),
+            crate::app_state::StateError::Comparison { message, .. } => message,
+        })?;
+    let mut option_list: Vec<String> = app
+        .spec
+        .sync_policy
+        .as_ref()
+        .and_then(|p| p.sync_options.clone())
+        .unwrap_or_default();
+    option_list.extend(sync.sync_options.clone().unwrap_or_default());
+    let options = SyncOptions::parse(&option_list).map_err(|e| e.to_string())?;
+    let dest_ns = app.spec.destination.namespace.clone().unwrap_or_default();
+    let mut input = PlanInput::new(id, state.comparison.sync_inputs());
+    input.options = options;
+    input.request = SyncRequest::from_operation(sync, &dest_ns);
+    input.field_manager = shared.settings.field_manager.clone();
+    if !dest_ns.is_empty() {
+        input.destination_namespace_live = state
+            .cluster
+            .cache
+            .get(&ResourceKey::new(String::new(), "Namespace".to_owned(), String::new(), dest_ns.clone()))
+            .map(|l| l.object);
+    }
+    let plan = plan_sync(&input).map_err(|e| e.to_string())?;
+    let project = app.spec.project_or_default();
+    for task in &plan.tasks {
+        let k = &task.key;
+        let ns = (!k.namespace.is_empty()).then_some(k.namespace.as_str());
+        let server = &state.destination.server;
+        let name = Some(state.destination.name.as_str());
+        if let Some(denial) = resource_denial(&state.project, &k.group, &k.kind, ns, server, name) {
+            let ns = (denial == ResourceDenial::Namespace).then_some(k.namespace.as_str());
+            return Err(resource_denied_message(&k.group, &k.kind, ns, project));
+        }
+    }
+    let results = op_state
+        .sync_result
+        .as_ref()
+        .and_then(|r| r.resources.as_deref())
+        .unwrap_or_default();
+    let sync_state = SyncState::from_resource_results(&plan, results);
+    Ok(InFlight {
+        sync_id: id.to_owned(),
+        plan: Arc::new(plan),
+        state: sync_state,
+        server: state.destination.server.clone(),
+        started: Instant::now(),
+    })
+}
+
+struct FenceFor<'a> {
+    shared: &'a Shared,
+    server: &'a str,
+    key: &'a str,
+}
+
+impl Fence for FenceFor<'_> {
+    fn check(&self) -> Result<(), String> {
+        if self.shared.fence.owns(self.server, self.key) {
+            Ok(())
+        } else {
+            Err(format!("this controller no longer holds {}", self.server))
+        }
+    }
+}
+
+async fn run_step(
+    shared: &Shared,
+    key: &AppKey,
+    app: &Application,
+    flight: &mut InFlight,
+) -> Result<StepOutcome, ExecutorError> {
+    let entry = shared
+        .clusters
+        .entry(&flight.server)
+        .map_err(|e| ExecutorError::Fenced(e.to_string()))?;
+    let (ns, name) = split_key(key);
+    let ops = CountingOps::new(
+        entry.ops.clone(),
+        shared.metrics.clone(),
+        OwnedLabels {
+            namespace: ns.to_owned(),
+            name: name.to_owned(),
+            project: app.spec.project_or_default().to_owned(),
+            dest_server: flight.server.clone(),
+        },
+    );
+    let config = ExecutorConfig {
+        parallelism: shared.settings.kubectl_parallelism_limit,
+        write_timeout: shared.settings.write_timeout,
+        ..ExecutorConfig::default()
+    };
+    let executor = Executor::new(ops, shared.health.clone(), config);
+    let fence = FenceFor {
+        shared,
+        server: &flight.server,
+        key,
+    };
+    let plan = flight.plan.clone();
+    executor.step(&plan, &mut flight.state, &fence).await
+}
+
+async fn handle_outcome(
+    shared: &Arc<Shared>,
+    key: &AppKey,
+    app: &Application,
+    op_state: &mut OperationState,
+    flight: InFlight,
+    outcome: Result<StepOutcome, ExecutorError>,
+) {
+    match outcome {
+        Err(ExecutorError::Fenced(reason)) => {
+            tracing::info!(app = %key, %reason, "operation paused: not the owner");
+        }
+        Err(e) => {
+            tracing::warn!(app = %key, error = %e, "sync step failed; retrying");
+            op_state.message = Some(e.to_string());
+            op_state.sync_result = Some(sync_result(app, &flight));
+            let _ = persist(shared, app, op_state).await;
+            shared.inflight.lock().insert(key.clone(), flight);
+            shared.operation_queue.add_rate_limited(key.clone());
+        }
+        Ok(StepOutcome::Wait(message)) => {
+            wait(shared, key, app, op_state, flight, message).await;
+        }
+        Ok(StepOutcome::Run(_)) => {
+            wait(shared, key, app, op_state, flight, "running".to_owned()).await;
+        }
+        Ok(StepOutcome::Succeeded(message)) => {
+            let result = sync_result(app, &flight);
+            finish(shared, key, app, op_state, Some((result, &flight)), OperationPhase::Succeeded, message).await;
+        }
+        Ok(StepOutcome::Failed(message)) => {
+            let result = sync_result(app, &flight);
+            if retry(shared, key, app, op_state, &result, &message).await {
+                return;
+            }
+            finish(shared, key, app, op_state, Some((result, &flight)), OperationPhase::Failed, message).await;
+        }
+        Ok(StepOutcome::Terminated(message)) => {
+            let result = sync_result(app, &flight);
+            finish(shared, key, app, op_state, Some((result, &flight)), OperationPhase::Failed, message).await;
+        }
+    }
+}
+
+async fn wait(
+    shared: &Arc<Shared>,
+    key: &AppKey,
+    app: &Application,
+    op_state: &mut OperationState,
+    flight: InFlight,
+    message: String,
+) {
+    let result = sync_result(app, &flight);
+    let changed = op_state.message.as_deref() != Some(message.as_str())
+        || op_state.sync_result.as_ref() != Some(&result);
+    op_state.message = Some(message);
+    op_state.sync_result = Some(result);
+    if changed && let Err(e) = persist(shared, app, op_state).await {
+        tracing::warn!(app = %key, error = %e, "recording operation progress failed");
+    }
+    shared.inflight.lock().insert(key.clone(), flight);
+    shared
+        .operation_queue
+        .add_after(key.clone(), shared.settings.operation_poll);
+}
+
+fn sync_result(app: &Application, flight: &InFlight) -> SyncOperationResult {
+    let multi = app.spec.has_multiple_sources();
+    let revisions: Vec<String> = app
+        .status
+        .as_ref()
+        .and_then(|s| s.operation_state.as_ref())
+        .and_then(|s| s.operation.sync.as_ref())
+        .map(|s| match (&s.revisions, &s.revision) {
+            (Some(r), _) => r.clone(),
+            (_, Some(r)) => vec![r.clone()],
+            _ => Vec::new(),
+        })
+        .unwrap_or_default();
+    SyncOperationResult {
+        resources: Some(resource_results(&flight.plan, &flight.state)),
+        revision: if multi { None } else { revisions.first().cloned() },
+        revisions: multi.then_some(revisions),
+        source: if multi { None } else { app.spec.source.clone() },
+        sources: if multi { app.spec.sources.clone() } else { None },
+        ..SyncOperationResult::default()
+    }
+}
+
+/// Schedules a retry of a failed operation when its retry strategy allows one.
+async fn retry(
+    shared: &Arc<Shared>,
+    key: &AppKey,
+    app: &Application,
+    op_state: &mut OperationState,
+    result: &SyncOperationResult,
+    message: &str,
+) -> bool {
+    if op_state.phase == Some(OperationPhase::Terminating) {
+        return false;
+    }
+    let Some(strategy) = op_state.operation.retry.clone() else {
+        return false;
+    };
+    let count = op_state.retry_count.unwrap_or(0);
+    let delay = match retry_delay(&strategy, u32::try_from(count).unwrap_or(u32::MAX)) {
+        Ok(Some(d)) => d,
+        _ => return false,
+    };
+    op_state.retry_count = Some(count + 1);
+    op_state.started_at = Some(now());
+    op_state.message = Some(format!(
+        "Retrying attempt #{} in {}s: {message}",
+        count + 1,
+        delay.as_secs()
+    ));
+    op_state.sync_result = Some(result.clone());
+    if let Err(e) = persist(shared, app, op_state).await {
+        tracing::warn!(app = %key, error = %e, "recording retry failed");
+    }
+    shared.operation_queue.add_after(key.clone(), delay);
+    true
+}
+
+async fn finish(
+    shared: &Arc<Shared>,
+    key: &AppKey,
+    app: &Application,
+    op_state: &mut OperationState,
+    result: Option<(SyncOperationResult, &InFlight)>,
+    phase: OperationPhase,
+    message: String,
+) {
+    let finished = now();
+    op_state.phase = Some(phase);
+    op_state.message = Some(message);
+    op_state.finished_at = Some(finished.clone());
+    let dry_run = result.as_ref().is_some_and(|(_, f)| f.plan.dry_run);
+    if let Some((r, _)) = &result {
+        op_state.sync_result = Some(r.clone());
+    }
+    let mut status_patch = json!({"operationState": op_state});
+    if phase == OperationPhase::Succeeded && !dry_run {
+        let mut status = app.status.clone().unwrap_or_default();
+        let started = op_state.started_at.clone().unwrap_or_default();
+        if let Some(entry) = history_entry(op_state, &started, &finished) {
+            append_history(&mut status, entry, app.spec.revision_history_limit);
+            status_patch["history"] = json!(status.history);
+        }
+    }
+    let patch = json!({"operation": null, "status": status_patch});
+    if let Err(e) = patch_app(shared, app, &patch).await {
+        tracing::warn!(app = %key, error = %e, "recording operation result failed");
+        shared.operation_queue.add_rate_limited(key.clone());
+        return;
+    }
+    shared.inflight.lock().remove(key);
+    shared.operation_queue.forget(key);
+    let (ns, name) = split_key(key);
+    let seconds = op_state
+        .started_at
+        .as_deref()
+        .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+        .map(|t| chrono::Utc::now().signed_duration_since(t).num_milliseconds() as f64 / 1000.0)
+        .unwrap_or(0.0);
+    let server = result.map(|(_, f)| f.server.clone()).unwrap_or_default();
+    shared.metrics.sync_finished(
+        &AppLabels {
+            namespace: ns,
+            name,
+            project: app.spec.project_or_default(),
+            dest_server: &server,
+        },
+        &phase.to_string(),
+        seconds,
+    );
+    tracing::info!(app = %key, phase = %phase, "operation finished");
+    shared.refresh_queue.add(key.clone());
+}
+
+/// Writes `status.operationState`.
+async fn persist(
+    shared: &Shared,
+    app: &Application,
+    state: &OperationState,
+) -> Result<(), crate::error::WriteError> {
+    patch_app(shared, app, &json!({"status": {"operationState": state}})).await
+}
