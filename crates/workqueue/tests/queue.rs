@@ -68,13 +68,15 @@ async fn eight_workers_never_hold_one_key_at_once() -> anyhow::Result<()> {
     let in_flight = Arc::new(parking_lot::Mutex::new(HashSet::new()));
     let processed = Arc::new(AtomicUsize::new(0));
     let overlaps = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::new(parking_lot::Mutex::new(HashSet::new()));
     let mut workers = Vec::new();
     for _ in 0..8 {
-        let (q, in_flight, processed, overlaps) = (
+        let (q, in_flight, processed, overlaps, seen) = (
             q.clone(),
             Arc::clone(&in_flight),
             Arc::clone(&processed),
             Arc::clone(&overlaps),
+            Arc::clone(&seen),
         );
         workers.push(tokio::spawn(async move {
             while let Some(key) = q.get().await {
@@ -85,6 +87,7 @@ async fn eight_workers_never_hold_one_key_at_once() -> anyhow::Result<()> {
                 tokio::time::sleep(Duration::from_micros(200)).await;
                 in_flight.lock().remove(&key);
                 processed.fetch_add(1, Ordering::SeqCst);
+                seen.lock().insert(key);
                 q.done(&key);
             }
         }));
@@ -113,6 +116,7 @@ async fn eight_workers_never_hold_one_key_at_once() -> anyhow::Result<()> {
     // Deduplication means far fewer than 2000 runs, but every key ran at least once.
     assert!((5..2000).contains(&n), "processed {n}");
     assert!(in_flight.lock().is_empty());
+    assert_eq!(seen.lock().len(), 5);
     Ok(())
 }
 
