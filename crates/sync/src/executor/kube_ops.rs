@@ -82,6 +82,16 @@ pub(crate) fn error_message(error: &KubeError) -> String {
     }
 }
 
+/// An executor error with the API's message of its cause, for a result message.
+fn describe(error: &ExecutorError) -> String {
+    match error {
+        ExecutorError::Discovery { source, .. } | ExecutorError::Get { source, .. } => {
+            format!("{error}: {}", error_message(source))
+        }
+        other => other.to_string(),
+    }
+}
+
 /// kubectl's name of an object: `deployment.apps/web`, `configmap/foo`.
 pub fn reference(task: &SyncTask) -> String {
     let kind = task.key.kind.to_lowercase();
@@ -214,7 +224,7 @@ impl KubeOps {
                 ));
             }
             Ok(None) => return WriteOutcome::Failed(RESOURCE_NOT_FOUND.to_owned()),
-            Err(e) => return WriteOutcome::Failed(e.to_string()),
+            Err(e) => return WriteOutcome::Failed(describe(&e)),
         };
         let Some(desired) = &task.desired else {
             return WriteOutcome::Failed(format!("{} has no desired object", target.reference));
@@ -244,7 +254,7 @@ impl KubeOps {
         let target = match self.target(task).await {
             Ok(Some(target)) => target,
             Ok(None) => return done(format!("{} already deleted", reference(task)), dry_run),
-            Err(e) => return WriteOutcome::Failed(e.to_string()),
+            Err(e) => return WriteOutcome::Failed(describe(&e)),
         };
         let params = DeleteParams {
             dry_run,

@@ -316,7 +316,8 @@ impl<O: ClusterOps> Executor<O> {
 }
 
 /// Consecutive actions grouped so that applies and dry runs of one kind run together
-/// and kinds follow each other in plan order; every other action joins the first group.
+/// and kinds follow each other in plan order; other actions (prunes, hook deletions,
+/// which the step function puts first) join the current group.
 fn kind_groups(tasks: &[(ActionKind, &SyncTask)]) -> Vec<Vec<usize>> {
     let mut groups: Vec<Vec<usize>> = Vec::new();
     let mut last_kind: Option<(&str, &str)> = None;
