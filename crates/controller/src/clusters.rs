@@ -35,8 +35,6 @@ pub struct ClusterEntry {
     pub server: String,
     /// Cluster name.
     pub name: String,
-    /// Client for writes.
-    pub client: kube::Client,
     /// Live-state cache.
     pub cache: ClusterCache,
     /// Sync writes (kind discovery cached per cluster).
@@ -216,21 +214,10 @@ impl ClusterRegistry {
         let entry = Arc::new(ClusterEntry {
             server: server.clone(),
             name,
-            ops: Arc::new(KubeOps::new(client.clone())),
-            client,
+            ops: Arc::new(KubeOps::new(client)),
             cache,
         });
         inner.entries.insert(server, entry.clone());
         Ok(entry)
-    }
-
-    /// Stops the caches of every cluster not in `keep` (normalized server URLs).
-    pub fn retain(&self, keep: impl Fn(&str) -> bool) {
-        self.inner.write().entries.retain(|server, _| keep(server));
-    }
-
-    /// Servers with a running cache.
-    pub fn running(&self) -> Vec<String> {
-        self.inner.read().entries.keys().cloned().collect()
     }
 }

@@ -5,7 +5,6 @@
 //! `operationState.syncResult` and continues.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use keelson_model::operation::{OperationState, SyncOperationResult};
 use keelson_model::{Application, OperationPhase, ResourceKey};
@@ -35,8 +34,6 @@ pub struct InFlight {
     pub state: SyncState,
     /// Destination server.
     pub server: String,
-    /// When this controller started executing it.
-    pub started: Instant,
 }
 
 fn now() -> String {
@@ -209,7 +206,6 @@ async fn prepare(
         plan: Arc::new(plan),
         state: sync_state,
         server: state.destination.server.clone(),
-        started: Instant::now(),
     })
 }
 

@@ -3,6 +3,8 @@
 mod admin_command;
 mod admin_verdicts;
 mod controller_command;
+mod demo_command;
+mod demo_view;
 mod repo_server_command;
 mod signals;
 mod sim_command;
@@ -34,7 +36,7 @@ enum Command {
     /// Print the CustomResourceDefinitions of Application, AppProject and ApplicationSet.
     Crds,
     /// Run the zero-setup demo (simulator, repo-server and controller in one process).
-    Demo,
+    Demo(Box<demo_command::DemoArgs>),
 }
 
 fn main() -> std::process::ExitCode {
@@ -75,11 +77,8 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             print!("{}", keelson_model::crds::crds_yaml()?);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Demo => {
-            eprintln!(
-                "keelson demo is not yet available: it lands with the controller (issue 5). Meanwhile `keelson sim --clusters 3` runs the simulator."
-            );
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Demo(args) => tokio::runtime::Runtime::new()?
+            .block_on(demo_command::run(*args))
+            .map(|()| ExitCode::SUCCESS),
     }
 }

@@ -55,6 +55,23 @@ pub(crate) fn assess(
 
 /// Reads and assesses every running task, records the results, and says whether any
 /// observation changed.
+async fn read_live<O: ClusterOps>(
+    ops: &O,
+    tasks: &[&SyncTask],
+    i: usize,
+    timeout: Duration,
+) -> (usize, Result<Option<Value>, ExecutorError>) {
+    let task = tasks[i];
+    let live = match tokio::time::timeout(timeout, ops.get(task)).await {
+        Ok(result) => result,
+        Err(_) => Err(ExecutorError::GetTimeout {
+            resource: task.key.to_string(),
+            timeout,
+        }),
+    };
+    (i, live)
+}
+
 pub(crate) async fn observe_health<O: ClusterOps>(
     ops: &O,
     health: &HealthAssessor,
@@ -64,21 +81,16 @@ pub(crate) async fn observe_health<O: ClusterOps>(
     timeout: Duration,
 ) -> Result<bool, ExecutorError> {
     let tasks = running(plan, state);
-    let results: Vec<(&SyncTask, Result<Option<Value>, ExecutorError>)> =
-        futures::stream::iter(tasks)
-            .map(|task| async move {
-                let live = match tokio::time::timeout(timeout, ops.get(task)).await {
-                    Ok(result) => result,
-                    Err(_) => Err(ExecutorError::GetTimeout {
-                        resource: task.key.to_string(),
-                        timeout,
-                    }),
-                };
-                (task, live)
-            })
+    // Indices, not references, go through the closure: a closure returning a future that
+    // borrows its argument makes the caller's future fail the `Send` check of
+    // `tokio::spawn` (rustc's higher-ranked lifetime limitation).
+    let results: Vec<(usize, Result<Option<Value>, ExecutorError>)> =
+        futures::stream::iter(0..tasks.len())
+            .map(|i| read_live(ops, &tasks, i, timeout))
             .buffer_unordered(parallelism.max(1))
             .collect()
             .await;
+    let results = results.into_iter().map(|(i, live)| (tasks[i], live));
     let mut changed = false;
     let mut first_error = None;
     for (task, live) in results {
