@@ -76,11 +76,17 @@ pub fn check_spec(
         destination,
     };
     if let Err(e) = app.validate() {
-        return Err(spec_err(vec![condition(INVALID_SPEC_ERROR, e.to_string())], None));
+        return Err(spec_err(
+            vec![condition(INVALID_SPEC_ERROR, e.to_string())],
+            None,
+        ));
     }
     let project_name = app.spec.project_or_default();
     let Some(project) = shared.project(project_name) else {
-        return Err(spec_err(vec![project_missing_condition(project_name)], None));
+        return Err(spec_err(
+            vec![project_missing_condition(project_name)],
+            None,
+        ));
     };
     let destination = shared
         .clusters
@@ -133,7 +139,12 @@ fn ready_cluster(
 
 /// Live objects for the comparison: those tracked by the app plus the live twin of
 /// each desired object.
-fn live_objects(entry: &ClusterEntry, instance: &str, desired: &[Value], dest_ns: &str) -> Vec<Value> {
+fn live_objects(
+    entry: &ClusterEntry,
+    instance: &str,
+    desired: &[Value],
+    dest_ns: &str,
+) -> Vec<Value> {
     let mut live = entry.cache.app_objects(instance);
     let mut seen: std::collections::HashSet<ResourceKey> =
         live.iter().map(|l| l.key.clone()).collect();
@@ -141,7 +152,15 @@ fn live_objects(entry: &ClusterEntry, instance: &str, desired: &[Value], dest_ns
         let Some(key) = desired_key(obj, dest_ns) else {
             continue;
         };
-        for candidate in [key.clone(), ResourceKey::new(key.group.clone(), key.kind.clone(), String::new(), key.name.clone())] {
+        for candidate in [
+            key.clone(),
+            ResourceKey::new(
+                key.group.clone(),
+                key.kind.clone(),
+                String::new(),
+                key.name.clone(),
+            ),
+        ] {
             if seen.contains(&candidate) {
                 break;
             }
@@ -166,8 +185,16 @@ pub fn desired_key(obj: &Value, dest_ns: &str) -> Option<ResourceKey> {
         .and_then(Value::as_str)
         .filter(|n| !n.is_empty())
         .unwrap_or(dest_ns);
-    let group = api_version.rsplit_once('/').map(|(g, _)| g).unwrap_or_default();
-    Some(ResourceKey::new(group.to_owned(), kind.to_owned(), ns.to_owned(), name.to_owned()))
+    let group = api_version
+        .rsplit_once('/')
+        .map(|(g, _)| g)
+        .unwrap_or_default();
+    Some(ResourceKey::new(
+        group.to_owned(),
+        kind.to_owned(),
+        ns.to_owned(),
+        name.to_owned(),
+    ))
 }
 
 /// Gathers and compares an app's state at `revisions` (None: the sources' target

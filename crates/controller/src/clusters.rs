@@ -6,7 +6,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Secret;
-use keelson_cluster_cache::{CacheMetrics, ChangeSink, ClusterCache, ClusterCacheConfig, ResourceFilter};
+use keelson_cluster_cache::{
+    CacheMetrics, ChangeSink, ClusterCache, ClusterCacheConfig, ResourceFilter,
+};
 use keelson_model::ApplicationDestination;
 use keelson_model::cluster_secret::ClusterSpec;
 use keelson_model::tracking::TrackingMethod;
@@ -110,9 +112,10 @@ impl ClusterRegistry {
     /// Adds or updates a cluster from its Secret; a changed Secret restarts the cache.
     /// Returns the server URL it registered.
     pub fn upsert_secret(&self, secret: &Secret) -> Result<String, ClusterError> {
-        let spec = ClusterSpec::from_secret(secret).map_err(|source| ClusterError::ParseSecret {
-            source: Box::new(source),
-        })?;
+        let spec =
+            ClusterSpec::from_secret(secret).map_err(|source| ClusterError::ParseSecret {
+                source: Box::new(source),
+            })?;
         let server = normalize(&spec.server);
         let mut inner = self.inner.write();
         if let Some(old) = inner.secrets.insert(spec.secret.clone(), server.clone())
@@ -191,10 +194,12 @@ impl ClusterRegistry {
         }
         let (name, client) = match inner.specs.get(&server) {
             Some(spec) if !(spec.is_in_cluster() && spec.config.bearer_token.is_none()) => {
-                let config = spec.to_kube_config().map_err(|source| ClusterError::Config {
-                    server: server.clone(),
-                    source: Box::new(source),
-                })?;
+                let config = spec
+                    .to_kube_config()
+                    .map_err(|source| ClusterError::Config {
+                        server: server.clone(),
+                        source: Box::new(source),
+                    })?;
                 let client =
                     kube::Client::try_from(config).map_err(|source| ClusterError::Client {
                         server: server.clone(),
@@ -210,7 +215,12 @@ impl ClusterRegistry {
         config.tracking = self.settings.tracking;
         config.label_key = self.settings.label_key.clone();
         config.filter = self.settings.filter.clone();
-        let cache = ClusterCache::start(client.clone(), config, self.metrics.clone(), self.sink.clone());
+        let cache = ClusterCache::start(
+            client.clone(),
+            config,
+            self.metrics.clone(),
+            self.sink.clone(),
+        );
         let entry = Arc::new(ClusterEntry {
             server: server.clone(),
             name,

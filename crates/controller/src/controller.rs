@@ -88,7 +88,9 @@ async fn config_map(
     Ok(cm.and_then(|c| c.data).unwrap_or_default())
 }
 
-fn config_err<E: std::error::Error + Send + Sync + 'static>(key: &str) -> impl Fn(E) -> StartError + '_ {
+fn config_err<E: std::error::Error + Send + Sync + 'static>(
+    key: &str,
+) -> impl Fn(E) -> StartError + '_ {
     move |e| StartError::Config {
         key: key.to_owned(),
         source: Box::new(e),
@@ -154,8 +156,13 @@ impl Controller {
         let metrics = ControllerMetrics::register(&registry).map_err(StartError::Metrics)?;
         let cache_metrics = CacheMetrics::register(&registry).map_err(StartError::Metrics)?;
         let queue_metrics = QueueMetrics::register(&registry).map_err(StartError::Metrics)?;
-        let refresh_queue = WorkQueue::new(REFRESH_QUEUE, RateLimiter::default(), Some(queue_metrics.clone()));
-        let operation_queue = WorkQueue::new(OPERATION_QUEUE, RateLimiter::default(), Some(queue_metrics));
+        let refresh_queue = WorkQueue::new(
+            REFRESH_QUEUE,
+            RateLimiter::default(),
+            Some(queue_metrics.clone()),
+        );
+        let operation_queue =
+            WorkQueue::new(OPERATION_QUEUE, RateLimiter::default(), Some(queue_metrics));
         let sink = Arc::new(QueueSink {
             queue: refresh_queue.clone(),
             namespace: ns.clone(),
@@ -262,7 +269,8 @@ async fn refresh_worker(shared: Arc<Shared>) {
         let s = shared.clone();
         let k = key.clone();
         // A separate task so that a panic in one app's refresh cannot stop the worker.
-        if let Err(e) = tokio::spawn(async move { crate::refresh::refresh_app(&s, &k).await }).await {
+        if let Err(e) = tokio::spawn(async move { crate::refresh::refresh_app(&s, &k).await }).await
+        {
             tracing::error!(app = %key, error = %e, "refresh panicked");
         }
         shared.refresh_queue.done(&key);
@@ -286,9 +294,17 @@ async fn operation_worker(shared: Arc<Shared>) {
 /// by the controller itself are left out so they do not loop).
 fn fingerprint(app: &Application) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    serde_json::to_string(&app.spec).unwrap_or_default().hash(&mut h);
-    serde_json::to_string(&app.operation).unwrap_or_default().hash(&mut h);
-    app.metadata.annotations.as_ref().map(|a| format!("{a:?}")).hash(&mut h);
+    serde_json::to_string(&app.spec)
+        .unwrap_or_default()
+        .hash(&mut h);
+    serde_json::to_string(&app.operation)
+        .unwrap_or_default()
+        .hash(&mut h);
+    app.metadata
+        .annotations
+        .as_ref()
+        .map(|a| format!("{a:?}"))
+        .hash(&mut h);
     app.metadata.deletion_timestamp.is_some().hash(&mut h);
     app.metadata.finalizers.hash(&mut h);
     app.status

@@ -50,9 +50,7 @@ fn deletable(objects: Vec<LiveObject>) -> Vec<LiveObject> {
     objects
         .into_iter()
         .filter(|o| !has_controller_owner(&o.object))
-        .filter(|o| {
-            deletion_permission(&o.object).map_or(true, |p| p != Permission::Disabled)
-        })
+        .filter(|o| deletion_permission(&o.object).map_or(true, |p| p != Permission::Disabled))
         .collect()
 }
 
@@ -96,7 +94,10 @@ pub async fn finalize(shared: &Arc<Shared>, key: &AppKey, app: &Application) {
         .map(|o| wave_of(&o.key, &o.object).unwrap_or(0))
         .max()
         .unwrap_or_default();
-    for obj in objects.iter().filter(|o| wave_of(&o.key, &o.object).unwrap_or(0) == top) {
+    for obj in objects
+        .iter()
+        .filter(|o| wave_of(&o.key, &o.object).unwrap_or(0) == top)
+    {
         if obj.object.pointer("/metadata/deletionTimestamp").is_some() {
             continue;
         }

@@ -5,7 +5,9 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Secret;
-use keelson_model::annotations::{MANIFEST_GENERATE_PATHS, SECRET_TYPE, SECRET_TYPE_REPO_CREDS, SECRET_TYPE_REPOSITORY};
+use keelson_model::annotations::{
+    MANIFEST_GENERATE_PATHS, SECRET_TYPE, SECRET_TYPE_REPO_CREDS, SECRET_TYPE_REPOSITORY,
+};
 use keelson_model::repo_secret::{best_repo_creds, normalize_repo_url};
 use keelson_model::tracking::TrackingMethod;
 use keelson_model::{Application, ApplicationSource, RepoCredsSpec, RepoSpec};

@@ -116,10 +116,7 @@ impl ControllerMetrics {
             ],
         )?;
         let conditions = GaugeVec::new(
-            Opts::new(
-                "argocd_app_condition",
-                "Report application conditions.",
-            ),
+            Opts::new("argocd_app_condition", "Report application conditions."),
             &["namespace", "name", "project", "condition"],
         )?;
         let orphaned = GaugeVec::new(
@@ -246,12 +243,7 @@ impl ControllerMetrics {
     }
 
     /// Counts a finished sync and adds its duration.
-    pub fn sync_finished(
-        &self,
-        app: &AppLabels<'_>,
-        phase: &str,
-        seconds: f64,
-    ) {
+    pub fn sync_finished(&self, app: &AppLabels<'_>, phase: &str, seconds: f64) {
         self.sync_total
             .with_label_values(&[app.namespace, app.name, app.project, app.dest_server, phase])
             .inc();
@@ -336,7 +328,11 @@ mod tests {
         assert_eq!(count("argocd_app_orphaned_resources_count"), 0);
         m.remove_app("argocd", "a");
         let families = registry.gather();
-        assert!(families.iter().all(|f| f.name() != "argocd_app_info" || f.get_metric().is_empty()));
+        assert!(
+            families
+                .iter()
+                .all(|f| f.name() != "argocd_app_info" || f.get_metric().is_empty())
+        );
         Ok(())
     }
 }

@@ -118,7 +118,16 @@ pub async fn process_operation(shared: &Arc<Shared>, key: &AppKey) {
         None => match prepare(shared, key, &app, &op_state, &id).await {
             Ok(f) => f,
             Err(message) => {
-                finish(shared, key, &app, &mut op_state, None, OperationPhase::Error, message).await;
+                finish(
+                    shared,
+                    key,
+                    &app,
+                    &mut op_state,
+                    None,
+                    OperationPhase::Error,
+                    message,
+                )
+                .await;
                 return;
             }
         },
@@ -180,7 +189,12 @@ async fn prepare(
         input.destination_namespace_live = state
             .cluster
             .cache
-            .get(&ResourceKey::new(String::new(), "Namespace".to_owned(), String::new(), dest_ns.clone()))
+            .get(&ResourceKey::new(
+                String::new(),
+                "Namespace".to_owned(),
+                String::new(),
+                dest_ns.clone(),
+            ))
             .map(|l| l.object);
     }
     let plan = plan_sync(&input).map_err(|e| e.to_string())?;
@@ -289,18 +303,45 @@ async fn handle_outcome(
         }
         Ok(StepOutcome::Succeeded(message)) => {
             let result = sync_result(app, &flight);
-            finish(shared, key, app, op_state, Some((result, &flight)), OperationPhase::Succeeded, message).await;
+            finish(
+                shared,
+                key,
+                app,
+                op_state,
+                Some((result, &flight)),
+                OperationPhase::Succeeded,
+                message,
+            )
+            .await;
         }
         Ok(StepOutcome::Failed(message)) => {
             let result = sync_result(app, &flight);
             if retry(shared, key, app, op_state, &result, &message).await {
                 return;
             }
-            finish(shared, key, app, op_state, Some((result, &flight)), OperationPhase::Failed, message).await;
+            finish(
+                shared,
+                key,
+                app,
+                op_state,
+                Some((result, &flight)),
+                OperationPhase::Failed,
+                message,
+            )
+            .await;
         }
         Ok(StepOutcome::Terminated(message)) => {
             let result = sync_result(app, &flight);
-            finish(shared, key, app, op_state, Some((result, &flight)), OperationPhase::Failed, message).await;
+            finish(
+                shared,
+                key,
+                app,
+                op_state,
+                Some((result, &flight)),
+                OperationPhase::Failed,
+                message,
+            )
+            .await;
         }
     }
 }
@@ -342,10 +383,18 @@ fn sync_result(app: &Application, flight: &InFlight) -> SyncOperationResult {
         .unwrap_or_default();
     SyncOperationResult {
         resources: Some(resource_results(&flight.plan, &flight.state)),
-        revision: if multi { None } else { revisions.first().cloned() },
+        revision: if multi {
+            None
+        } else {
+            revisions.first().cloned()
+        },
         revisions: multi.then_some(revisions),
         source: if multi { None } else { app.spec.source.clone() },
-        sources: if multi { app.spec.sources.clone() } else { None },
+        sources: if multi {
+            app.spec.sources.clone()
+        } else {
+            None
+        },
         ..SyncOperationResult::default()
     }
 }
@@ -424,7 +473,12 @@ async fn finish(
         .started_at
         .as_deref()
         .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
-        .map(|t| chrono::Utc::now().signed_duration_since(t).num_milliseconds() as f64 / 1000.0)
+        .map(|t| {
+            chrono::Utc::now()
+                .signed_duration_since(t)
+                .num_milliseconds() as f64
+                / 1000.0
+        })
         .unwrap_or(0.0);
     let server = result.map(|(_, f)| f.server.clone()).unwrap_or_default();
     shared.metrics.sync_finished(

@@ -64,7 +64,10 @@ pub async fn refresh_app(shared: &Arc<Shared>, key: &AppKey) {
         }) => {
             set_unknown(&mut status, &app);
             fresh_conditions.extend(conditions.iter().cloned());
-            destination.as_ref().map(|d| d.server.clone()).unwrap_or_default()
+            destination
+                .as_ref()
+                .map(|d| d.server.clone())
+                .unwrap_or_default()
         }
         Err(StateError::Comparison {
             message,
@@ -78,10 +81,17 @@ pub async fn refresh_app(shared: &Arc<Shared>, key: &AppKey) {
                 message: message.clone(),
                 last_transition_time: None,
             });
-            destination.as_ref().map(|d| d.server.clone()).unwrap_or_default()
+            destination
+                .as_ref()
+                .map(|d| d.server.clone())
+                .unwrap_or_default()
         }
     };
-    let automated = app.spec.sync_policy.as_ref().is_some_and(|p| p.is_automated());
+    let automated = app
+        .spec
+        .sync_policy
+        .as_ref()
+        .is_some_and(|p| p.is_automated());
     if let Some(AutoSyncDecision::Refused { condition }) = &decision {
         fresh_conditions.push(condition.clone());
     }
@@ -109,9 +119,13 @@ pub async fn refresh_app(shared: &Arc<Shared>, key: &AppKey) {
     shared.metrics.observe_reconcile(ns, &dest_server, elapsed);
     tracing::debug!(seconds = elapsed, "reconciled");
     if retry_soon {
-        shared.refresh_queue.add_after(key.clone(), Duration::from_secs(1));
+        shared
+            .refresh_queue
+            .add_after(key.clone(), Duration::from_secs(1));
     } else {
-        shared.refresh_queue.add_after(key.clone(), resync_delay(shared));
+        shared
+            .refresh_queue
+            .add_after(key.clone(), resync_delay(shared));
     }
 }
 
@@ -143,7 +157,11 @@ fn compared_to(app: &Application) -> ComparedTo {
     let multi = app.spec.has_multiple_sources();
     ComparedTo {
         source: if multi { None } else { app.spec.source.clone() },
-        sources: if multi { app.spec.sources.clone() } else { None },
+        sources: if multi {
+            app.spec.sources.clone()
+        } else {
+            None
+        },
         destination: Some(app.spec.destination.clone()),
         ignore_differences: app.spec.ignore_differences.clone(),
         ..ComparedTo::default()
@@ -169,7 +187,11 @@ fn apply_comparison(
     status.sync = Some(SyncStatus {
         status: Some(c.sync_status),
         compared_to: Some(compared_to(app)),
-        revision: if multi { None } else { revisions.first().cloned() },
+        revision: if multi {
+            None
+        } else {
+            revisions.first().cloned()
+        },
         revisions: multi.then(|| revisions.clone()),
         ..SyncStatus::default()
     });
@@ -267,7 +289,11 @@ async fn write_status(
 }
 
 /// Sends a merge patch to an Application.
-pub async fn patch_app(shared: &Shared, app: &Application, patch: &Value) -> Result<(), WriteError> {
+pub async fn patch_app(
+    shared: &Shared,
+    app: &Application,
+    patch: &Value,
+) -> Result<(), WriteError> {
     let ns = app.metadata.namespace.as_deref().unwrap_or_default();
     let name = app.metadata.name.as_deref().unwrap_or_default();
     let api: Api<Application> = Api::namespaced(shared.client.clone(), ns);
@@ -280,9 +306,17 @@ pub async fn patch_app(shared: &Shared, app: &Application, patch: &Value) -> Res
         })
 }
 
-async fn act_on_decision(shared: &Arc<Shared>, key: &AppKey, app: &Application, decision: AutoSyncDecision) {
+async fn act_on_decision(
+    shared: &Arc<Shared>,
+    key: &AppKey,
+    app: &Application,
+    decision: AutoSyncDecision,
+) {
     match decision {
-        AutoSyncDecision::Sync { operation, self_heal } => {
+        AutoSyncDecision::Sync {
+            operation,
+            self_heal,
+        } => {
             tracing::info!(app = %key, self_heal, "initiating automated sync");
             let patch = json!({"operation": operation});
             match patch_app(shared, app, &patch).await {
@@ -293,7 +327,10 @@ async fn act_on_decision(shared: &Arc<Shared>, key: &AppKey, app: &Application, 
                 }
             }
         }
-        AutoSyncDecision::Backoff { retry_after, reason } => {
+        AutoSyncDecision::Backoff {
+            retry_after,
+            reason,
+        } => {
             tracing::debug!(app = %key, %reason, ?retry_after, "self-heal backing off");
             shared.refresh_queue.add_after(key.clone(), retry_after);
         }
@@ -317,7 +354,11 @@ fn export_metrics(
     let code = |v: Option<String>| v.unwrap_or_default();
     let info = AppInfo {
         project: app.spec.project_or_default().to_owned(),
-        autosync_enabled: app.spec.sync_policy.as_ref().is_some_and(|p| p.is_automated()),
+        autosync_enabled: app
+            .spec
+            .sync_policy
+            .as_ref()
+            .is_some_and(|p| p.is_automated()),
         repo: app
             .spec
             .effective_sources()
@@ -360,5 +401,7 @@ fn export_metrics(
         .ok()
         .and_then(|s| s.orphaned.as_ref())
         .map(Vec::len);
-    shared.metrics.set_app(ns, name, &info, &conditions, orphaned);
+    shared
+        .metrics
+        .set_app(ns, name, &info, &conditions, orphaned);
 }

@@ -81,15 +81,11 @@ impl ControllerSettings {
             let v = value.trim();
             let ok = match key.as_str() {
                 "controller.status.processors" => set_usize(&mut self.status_processors, v),
-                "controller.operation.processors" => {
-                    set_usize(&mut self.operation_processors, v)
-                }
+                "controller.operation.processors" => set_usize(&mut self.operation_processors, v),
                 "controller.kubectl.parallelism.limit" => {
                     set_usize(&mut self.kubectl_parallelism_limit, v)
                 }
-                "controller.repo.server.timeout.seconds" => {
-                    set_secs(&mut self.repo_timeout, v)
-                }
+                "controller.repo.server.timeout.seconds" => set_secs(&mut self.repo_timeout, v),
                 "controller.app.resync" | "timeout.reconciliation" => {
                     set_secs(&mut self.app_resync, v)
                 }

@@ -90,16 +90,21 @@ impl Shared {
         let ns = &self.settings.namespace;
         match self.projects.get(&ObjectRef::new(name).within(ns)) {
             Some(p) => Some(p),
-            None if name == "default" => Some(Arc::new(
-                keelson_reconcile::project::default_project(ns),
-            )),
+            None if name == "default" => {
+                Some(Arc::new(keelson_reconcile::project::default_project(ns)))
+            }
             None => None,
         }
     }
 
     /// Diff settings for an app (its ignoreDifferences plus argocd-cm's).
     pub fn diff_config(&self, key: &AppKey, app: &Application) -> Result<Arc<DiffConfig>, String> {
-        let Some(entries) = app.spec.ignore_differences.as_ref().filter(|e| !e.is_empty()) else {
+        let Some(entries) = app
+            .spec
+            .ignore_differences
+            .as_ref()
+            .filter(|e| !e.is_empty())
+        else {
             return Ok(self.default_diff.clone());
         };
         let json = serde_json::to_string(entries).unwrap_or_default();

@@ -60,7 +60,10 @@ pub fn merge_conditions(
         c.last_transition_time = before
             .and_then(|p| p.last_transition_time.clone())
             .or_else(|| Some(now.to_owned()));
-        if !out.iter().any(|o| o.type_ == c.type_ && o.message == c.message) {
+        if !out
+            .iter()
+            .any(|o| o.type_ == c.type_ && o.message == c.message)
+        {
             out.push(c);
         }
     }

@@ -22,7 +22,7 @@ const SERVER_METADATA: [&str; 7] = [
 
 /// Normalises one object for comparison. See the crate docs for the exact rules.
 pub fn normalize(obj: &Value) -> Value {
-    let mut out = obj.clone();
+    let mut out = crate::port_protocols::with_port_protocols(obj).into_owned();
     let kind = obj
         .get("kind")
         .and_then(Value::as_str)

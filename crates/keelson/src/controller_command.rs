@@ -37,10 +37,18 @@ pub struct ControllerArgs {
     #[arg(long, env = "KEELSON_REPO_SERVER_IN_PROCESS")]
     pub repo_server_in_process: bool,
     /// Refresh workers.
-    #[arg(long, env = "ARGOCD_APPLICATION_CONTROLLER_STATUS_PROCESSORS", default_value_t = 20)]
+    #[arg(
+        long,
+        env = "ARGOCD_APPLICATION_CONTROLLER_STATUS_PROCESSORS",
+        default_value_t = 20
+    )]
     pub status_processors: usize,
     /// Operation workers.
-    #[arg(long, env = "ARGOCD_APPLICATION_CONTROLLER_OPERATION_PROCESSORS", default_value_t = 10)]
+    #[arg(
+        long,
+        env = "ARGOCD_APPLICATION_CONTROLLER_OPERATION_PROCESSORS",
+        default_value_t = 10
+    )]
     pub operation_processors: usize,
     /// Resync period of every app.
     #[arg(long, env = "ARGOCD_RECONCILIATION_TIMEOUT", default_value = "120s", value_parser = humantime::parse_duration)]
@@ -52,13 +60,21 @@ pub struct ControllerArgs {
     #[arg(long, env = "ARGOCD_HARD_RECONCILIATION_TIMEOUT", default_value = "0s", value_parser = humantime::parse_duration)]
     pub app_hard_resync: Duration,
     /// Concurrent writes of one sync step.
-    #[arg(long, env = "ARGOCD_APPLICATION_CONTROLLER_KUBECTL_PARALLELISM_LIMIT", default_value_t = 20)]
+    #[arg(
+        long,
+        env = "ARGOCD_APPLICATION_CONTROLLER_KUBECTL_PARALLELISM_LIMIT",
+        default_value_t = 20
+    )]
     pub kubectl_parallelism_limit: usize,
     /// Time budget of one repo-server call.
     #[arg(long, env = "ARGOCD_APPLICATION_CONTROLLER_REPO_SERVER_TIMEOUT_SECONDS", default_value = "60s", value_parser = humantime::parse_duration)]
     pub repo_server_timeout: Duration,
     /// Address of /metrics, /healthz and /readyz.
-    #[arg(long, env = "KEELSON_CONTROLLER_METRICS_LISTEN", default_value = "127.0.0.1:8082")]
+    #[arg(
+        long,
+        env = "KEELSON_CONTROLLER_METRICS_LISTEN",
+        default_value = "127.0.0.1:8082"
+    )]
     pub metrics_listen: SocketAddr,
     /// OTLP endpoint for traces (not wired yet: spans go to the log).
     #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
@@ -94,7 +110,9 @@ pub async fn management_client(kubeconfig: Option<&PathBuf>) -> anyhow::Result<k
                 .await
                 .context("loading kubeconfig")?
         }
-        None => kube::Config::infer().await.context("finding a kubeconfig")?,
+        None => kube::Config::infer()
+            .await
+            .context("finding a kubeconfig")?,
     };
     kube::Client::try_from(config).context("building the management cluster client")
 }
@@ -107,7 +125,8 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
     let registry = Registry::new();
     let client = management_client(args.kubeconfig.as_ref()).await?;
     let (repo, _work) = if args.repo_server_in_process {
-        let (service, work) = build_service(&args.render, CacheConfig::default(), &registry).await?;
+        let (service, work) =
+            build_service(&args.render, CacheConfig::default(), &registry).await?;
         (RepoClient::in_process(service), Some(work))
     } else {
         let pool = RepoClient::connect(PoolConfig {

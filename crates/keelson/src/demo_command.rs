@@ -145,10 +145,7 @@ where
 }
 
 /// Prepares the management cluster: CRDs, the namespace and the cluster Secrets.
-async fn prepare_management(
-    mgmt: &kube::Client,
-    secrets: &[Secret],
-) -> anyhow::Result<()> {
+async fn prepare_management(mgmt: &kube::Client, secrets: &[Secret]) -> anyhow::Result<()> {
     let crds: Api<CustomResourceDefinition> = Api::all(mgmt.clone());
     for crd in keelson_model::crds::all() {
         create(&crds, &crd).await.context("installing the CRDs")?;
@@ -161,10 +158,14 @@ async fn prepare_management(
         },
         ..Namespace::default()
     };
-    create(&ns, &namespace).await.context("creating the argocd namespace")?;
+    create(&ns, &namespace)
+        .await
+        .context("creating the argocd namespace")?;
     let api: Api<Secret> = Api::namespaced(mgmt.clone(), NAMESPACE);
     for s in secrets {
-        create(&api, s).await.context("registering the target clusters")?;
+        create(&api, s)
+            .await
+            .context("registering the target clusters")?;
     }
     Ok(())
 }
@@ -189,8 +190,8 @@ fn applications(
             .replace("REPO_URL", repo_url)
             .replace("DEST_SERVER", prod_server)
             .replace("DEST_NAME", dev);
-        let app: Application = serde_yaml_ng::from_str(&text)
-            .with_context(|| format!("parsing {}", f.display()))?;
+        let app: Application =
+            serde_yaml_ng::from_str(&text).with_context(|| format!("parsing {}", f.display()))?;
         apps.push(app);
     }
     Ok(apps)
@@ -199,8 +200,8 @@ fn applications(
 fn tool_default(path: &mut PathBuf, name: &str) {
     if path.as_os_str() == name {
         let local = Path::new(".tools/bin").join(name);
-        if local.exists() {
-            *path = local;
+        if let Ok(absolute) = local.canonicalize() {
+            *path = absolute;
         }
     }
 }
@@ -211,7 +212,10 @@ pub async fn run(mut args: DemoArgs) -> anyhow::Result<()> {
     tool_default(&mut args.render.kubectl_path, "kubectl");
     args.render.revision_cache_ttl = args.resync.min(args.render.revision_cache_ttl);
     let work = tempfile::Builder::new().prefix("keelson-demo-").tempdir()?;
-    let dir = args.dir.clone().unwrap_or_else(|| work.path().to_path_buf());
+    let dir = args
+        .dir
+        .clone()
+        .unwrap_or_else(|| work.path().to_path_buf());
     let examples = args
         .examples
         .canonicalize()
@@ -233,11 +237,21 @@ pub async fn run(mut args: DemoArgs) -> anyhow::Result<()> {
         bail!("the simulator did not start three clusters");
     };
     let ca = sim.ca_pem.as_deref();
+    let kubeconfig = dir.join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        keelson_sim::kubeconfig::kubeconfig(&endpoints, ca, None),
+    )
+    .with_context(|| format!("writing {}", kubeconfig.display()))?;
     let mgmt = client_for(&cluster_secret("management", mgmt_ep, ca))?;
-    let secrets = [cluster_secret("dev", dev_ep, ca), cluster_secret("prod", prod_ep, ca)];
+    let secrets = [
+        cluster_secret("dev", dev_ep, ca),
+        cluster_secret("prod", prod_ep, ca),
+    ];
     prepare_management(&mgmt, &secrets).await?;
     let registry = keelson_telemetry::Registry::new();
-    let (service, _render_work) = build_service(&args.render, CacheConfig::default(), &registry).await?;
+    let (service, _render_work) =
+        build_service(&args.render, CacheConfig::default(), &registry).await?;
     let controller = Controller::start(ControllerConfig {
         settings: ControllerSettings {
             namespace: NAMESPACE.to_owned(),
@@ -253,11 +267,14 @@ pub async fn run(mut args: DemoArgs) -> anyhow::Result<()> {
     .await?;
     let apps_api: Api<Application> = Api::namespaced(mgmt.clone(), NAMESPACE);
     for app in applications(&examples, &repo_url, "dev", &prod_ep.server)? {
-        create(&apps_api, &app).await.context("creating the example applications")?;
+        create(&apps_api, &app)
+            .await
+            .context("creating the example applications")?;
     }
     println!(
-        "keelson demo: simulator on {} (management cluster + dev + prod), Git repo {}",
+        "keelson demo: simulator on {} (contexts c1 = management, c2 = dev, c3 = prod in {}), Git repo {}",
         sim.addr,
+        kubeconfig.display(),
         repo.display()
     );
     let outcome = follow(&apps_api, &args).await;
@@ -302,7 +319,10 @@ async fn follow(api: &Api<Application>, args: &DemoArgs) -> anyhow::Result<()> {
             if args.plain {
                 println!("[{:>5.1}s]\n{table}", started.elapsed().as_secs_f64());
             } else {
-                print!("\x1b[2J\x1b[H[{:>5.1}s]\n{table}", started.elapsed().as_secs_f64());
+                print!(
+                    "\x1b[2J\x1b[H[{:>5.1}s]\n{table}",
+                    started.elapsed().as_secs_f64()
+                );
             }
             last = table;
         }
@@ -317,7 +337,10 @@ async fn follow(api: &Api<Application>, args: &DemoArgs) -> anyhow::Result<()> {
             return Ok(());
         }
         if started.elapsed() > args.timeout {
-            bail!("not every application was Synced and Healthy after {:?}", args.timeout);
+            bail!(
+                "not every application was Synced and Healthy after {:?}",
+                args.timeout
+            );
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }

@@ -1,7 +1,7 @@
 //! The demo's live progress table: one line per Application with sync, health and
 //! operation state, rendered from the apps as data.
 
-use keelson_model::{Application, HealthStatusCode, SyncStatusCode};
+use keelson_model::{Application, HealthStatusCode, OperationPhase, SyncStatusCode};
 
 /// One row of the table.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,11 +18,20 @@ pub struct Row {
     pub operation: String,
 }
 
-/// Whether an app is Synced and Healthy.
+/// Whether an app is Synced and Healthy with no operation running.
 pub fn is_done(app: &Application) -> bool {
     let status = app.status.as_ref();
-    status.and_then(|s| s.sync.as_ref()).and_then(|s| s.status) == Some(SyncStatusCode::Synced)
-        && status.and_then(|s| s.health.as_ref()).and_then(|h| h.status)
+    let running = status
+        .and_then(|s| s.operation_state.as_ref())
+        .and_then(|o| o.phase)
+        .is_some_and(|p| matches!(p, OperationPhase::Running | OperationPhase::Terminating));
+    !running
+        && app.operation.is_none()
+        && status.and_then(|s| s.sync.as_ref()).and_then(|s| s.status)
+            == Some(SyncStatusCode::Synced)
+        && status
+            .and_then(|s| s.health.as_ref())
+            .and_then(|h| h.status)
             == Some(HealthStatusCode::Healthy)
 }
 
@@ -52,10 +61,7 @@ pub fn row(app: &Application) -> Row {
         .unwrap_or_default();
     Row {
         name: app.metadata.name.clone().unwrap_or_default(),
-        destination: format!(
-            "{cluster}/{}",
-            dest.namespace.clone().unwrap_or_default()
-        ),
+        destination: format!("{cluster}/{}", dest.namespace.clone().unwrap_or_default()),
         sync: status
             .sync
             .and_then(|s| s.status)

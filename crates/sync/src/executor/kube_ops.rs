@@ -21,6 +21,7 @@ use super::ops::ClusterOps;
 use crate::options::PropagationPolicy;
 use crate::state::WriteOutcome;
 use crate::task::{ApplyMethod, SyncTask, TaskOperation};
+use keelson_diff::with_port_protocols;
 
 /// The API's message when a kind is not served (kubectl and Argo CD show the same).
 pub const RESOURCE_NOT_FOUND: &str = "the server could not find the requested resource";
@@ -289,9 +290,10 @@ async fn server_side_apply(
             ValidationDirective::Ignore
         }),
     };
+    let desired = with_port_protocols(desired);
     match target
         .api
-        .patch(&target.name, &params, &Patch::Apply(desired))
+        .patch(&target.name, &params, &Patch::Apply(desired.as_ref()))
         .await
     {
         Ok(_) => done(format!("{} serverside-applied", target.reference), dry_run),
