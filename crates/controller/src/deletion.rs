@@ -50,7 +50,7 @@ fn deletable(objects: Vec<LiveObject>) -> Vec<LiveObject> {
     objects
         .into_iter()
         .filter(|o| !has_controller_owner(&o.object))
-        .filter(|o| deletion_permission(&o.object).map_or(true, |p| p != Permission::Disabled))
+        .filter(|o| !matches!(deletion_permission(&o.object), Ok(Permission::Disabled)))
         .collect()
 }
 

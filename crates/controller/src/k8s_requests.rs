@@ -1,7 +1,6 @@
 //! A [`ClusterOps`] decorator that counts every request a sync makes to a destination
 //! cluster in `argocd_app_k8s_request_total`, labelled with the app it was made for.
 
-use std::future::Future;
 use std::sync::Arc;
 
 use keelson_sync::{ClusterOps, ExecutorError, KubeOps, PropagationPolicy, SyncTask, WriteOutcome};
@@ -74,42 +73,27 @@ fn apply_verb(task: &SyncTask) -> &'static str {
 }
 
 impl ClusterOps for CountingOps {
-    fn dry_run(&self, task: &SyncTask) -> impl Future<Output = WriteOutcome> + Send {
-        async move {
-            let out = self.inner.dry_run(task).await;
-            self.count(task, apply_verb(task), !out.is_failed(), true);
-            out
-        }
+    async fn dry_run(&self, task: &SyncTask) -> WriteOutcome {
+        let out = self.inner.dry_run(task).await;
+        self.count(task, apply_verb(task), !out.is_failed(), true);
+        out
     }
 
-    fn apply(&self, task: &SyncTask) -> impl Future<Output = WriteOutcome> + Send {
-        async move {
-            let out = self.inner.apply(task).await;
-            self.count(task, apply_verb(task), !out.is_failed(), false);
-            out
-        }
+    async fn apply(&self, task: &SyncTask) -> WriteOutcome {
+        let out = self.inner.apply(task).await;
+        self.count(task, apply_verb(task), !out.is_failed(), false);
+        out
     }
 
-    fn delete(
-        &self,
-        task: &SyncTask,
-        propagation: PropagationPolicy,
-    ) -> impl Future<Output = WriteOutcome> + Send {
-        async move {
-            let out = self.inner.delete(task, propagation).await;
-            self.count(task, "Delete", !out.is_failed(), false);
-            out
-        }
+    async fn delete(&self, task: &SyncTask, propagation: PropagationPolicy) -> WriteOutcome {
+        let out = self.inner.delete(task, propagation).await;
+        self.count(task, "Delete", !out.is_failed(), false);
+        out
     }
 
-    fn get(
-        &self,
-        task: &SyncTask,
-    ) -> impl Future<Output = Result<Option<Value>, ExecutorError>> + Send {
-        async move {
-            let out = self.inner.get(task).await;
-            self.count(task, "Get", out.is_ok(), false);
-            out
-        }
+    async fn get(&self, task: &SyncTask) -> Result<Option<Value>, ExecutorError> {
+        let out = self.inner.get(task).await;
+        self.count(task, "Get", out.is_ok(), false);
+        out
     }
 }
