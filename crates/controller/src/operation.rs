@@ -17,7 +17,7 @@ use keelson_sync::{
 use kube::api::Api;
 use serde_json::json;
 
-use crate::app_state::load_state;
+use crate::app_state::{StateError, load_state};
 use crate::k8s_requests::{CountingOps, OwnedLabels};
 use crate::metrics::AppLabels;
 use crate::refresh::patch_app;
@@ -117,7 +117,14 @@ pub async fn process_operation(shared: &Arc<Shared>, key: &AppKey) {
         Some(f) => f,
         None => match prepare(shared, key, &app, &op_state, &id).await {
             Ok(f) => f,
-            Err(message) => {
+            Err(Prepare::NotYet(message)) => {
+                tracing::debug!(app = %key, %message, "operation waits for the cluster cache");
+                shared
+                    .operation_queue
+                    .add_after(key.clone(), shared.settings.operation_poll);
+                return;
+            }
+            Err(Prepare::Fail(message)) => {
                 finish(
                     shared,
                     key,
@@ -145,6 +152,14 @@ fn take_inflight(shared: &Shared, key: &AppKey, id: &str) -> Option<InFlight> {
     }
 }
 
+/// Why an operation could not be planned.
+enum Prepare {
+    /// The destination's cache is still syncing: try again shortly.
+    NotYet(String),
+    /// The operation fails with this message.
+    Fail(String),
+}
+
 /// Plans the operation from the app's state at the operation's revision(s); resumes the
 /// observed state from `syncResult` when the operation already ran here or elsewhere.
 async fn prepare(
@@ -153,9 +168,9 @@ async fn prepare(
     app: &Application,
     op_state: &OperationState,
     id: &str,
-) -> Result<InFlight, String> {
+) -> Result<InFlight, Prepare> {
     let Some(sync) = op_state.operation.sync.as_ref() else {
-        return Err("operation has no sync".to_owned());
+        return Err(Prepare::Fail("operation has no sync".to_owned()));
     };
     let revisions: Option<Vec<String>> = match (&sync.revisions, &sync.revision) {
         (Some(r), _) if !r.is_empty() => Some(r.clone()),
@@ -165,12 +180,19 @@ async fn prepare(
     let state = load_state(shared, key, app, revisions.as_deref(), false)
         .await
         .map_err(|e| match e {
-            crate::app_state::StateError::Spec { conditions, .. } => conditions
-                .into_iter()
-                .map(|c| c.message)
-                .collect::<Vec<_>>()
-                .join("; "),
-            crate::app_state::StateError::Comparison { message, .. } => message,
+            StateError::Spec { conditions, .. } => Prepare::Fail(
+                conditions
+                    .into_iter()
+                    .map(|c| c.message)
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ),
+            StateError::Comparison {
+                retry_soon: true,
+                message,
+                ..
+            } => Prepare::NotYet(message),
+            StateError::Comparison { message, .. } => Prepare::Fail(message),
         })?;
     let mut option_list: Vec<String> = app
         .spec
@@ -179,7 +201,7 @@ async fn prepare(
         .and_then(|p| p.sync_options.clone())
         .unwrap_or_default();
     option_list.extend(sync.sync_options.clone().unwrap_or_default());
-    let options = SyncOptions::parse(&option_list).map_err(|e| e.to_string())?;
+    let options = SyncOptions::parse(&option_list).map_err(|e| Prepare::Fail(e.to_string()))?;
     let dest_ns = app.spec.destination.namespace.clone().unwrap_or_default();
     let mut input = PlanInput::new(id, state.comparison.sync_inputs());
     input.options = options;
@@ -197,7 +219,7 @@ async fn prepare(
             ))
             .map(|l| l.object);
     }
-    let plan = plan_sync(&input).map_err(|e| e.to_string())?;
+    let plan = plan_sync(&input).map_err(|e| Prepare::Fail(e.to_string()))?;
     let project = app.spec.project_or_default();
     for task in &plan.tasks {
         let k = &task.key;
@@ -206,7 +228,9 @@ async fn prepare(
         let name = Some(state.destination.name.as_str());
         if let Some(denial) = resource_denial(&state.project, &k.group, &k.kind, ns, server, name) {
             let ns = (denial == ResourceDenial::Namespace).then_some(k.namespace.as_str());
-            return Err(resource_denied_message(&k.group, &k.kind, ns, project));
+            return Err(Prepare::Fail(resource_denied_message(
+                &k.group, &k.kind, ns, project,
+            )));
         }
     }
     let results = op_state

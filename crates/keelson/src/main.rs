@@ -2,6 +2,7 @@
 
 mod admin_command;
 mod admin_verdicts;
+mod app_command;
 mod controller_command;
 mod demo_command;
 mod demo_view;
@@ -30,6 +31,9 @@ enum Command {
     Controller(Box<controller_command::ControllerArgs>),
     /// Run the repo-server (Git mirrors, manifest rendering, cache; gRPC).
     RepoServer(Box<repo_server_command::RepoServerArgs>),
+    /// Application commands (`app sync`, `app rollback`, `app terminate-op`, `app get`).
+    #[command(subcommand)]
+    App(app_command::AppCommand),
     /// Operator tools (`admin render`, `admin health`, `admin diff`).
     #[command(subcommand)]
     Admin(admin_command::AdminCommand),
@@ -71,6 +75,9 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             .map(|()| ExitCode::SUCCESS),
         Command::Controller(args) => tokio::runtime::Runtime::new()?
             .block_on(controller_command::run(*args))
+            .map(|()| ExitCode::SUCCESS),
+        Command::App(cmd) => tokio::runtime::Runtime::new()?
+            .block_on(app_command::run(cmd))
             .map(|()| ExitCode::SUCCESS),
         Command::Admin(cmd) => tokio::runtime::Runtime::new()?.block_on(admin_command::run(cmd)),
         Command::Crds => {
