@@ -96,7 +96,6 @@ fn parse_resource(text: &str) -> anyhow::Result<SyncOperationResource> {
         kind: (*kind).to_owned(),
         name,
         namespace,
-        ..SyncOperationResource::default()
     })
 }
 
