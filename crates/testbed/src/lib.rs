@@ -16,6 +16,7 @@
 //! * Every wait is bounded; failures name the component and quote its last log lines.
 //! * Only SIGKILL of the test process itself can leak children: the guards cannot run then.
 
+mod controller;
 mod error;
 mod etcd;
 mod git;
@@ -30,6 +31,7 @@ mod repo_server;
 mod sim;
 mod tools;
 
+pub use controller::{CONTROLLER_READY_TIMEOUT, ControllerProcess};
 pub use error::{INSTALL_HINT, Result, TestbedError};
 pub use etcd::{ETCD_READY_TIMEOUT, Etcd};
 pub use git::GitRepo;

@@ -1,0 +1,752 @@
+//! End-to-end tests of `keelson controller` as a process: a real kube-apiserver as the
+//! management cluster and in-cluster destination, `keelson sim` destinations in workload
+//! mode, real repo-servers and Git fixture repos. Scenarios sharing an environment run
+//! concurrently inside one test function; each failure is reported by scenario name.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod controller_support;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, ensure};
+use controller_support::*;
+use futures::StreamExt;
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::runtime::watcher;
+use serde_json::{Value, json};
+
+const SYNC_WAIT: Duration = Duration::from_secs(90);
+const WAVE: &str = "argocd.argoproj.io/sync-wave";
+const HOOK: &str = "argocd.argoproj.io/hook";
+const FINALIZER: &str = "resources-finalizer.argocd.argoproj.io";
+
+fn data_key(cm: &Option<Value>) -> Option<String> {
+    cm.as_ref()?["data"]["key"].as_str().map(str::to_string)
+}
+
+// ---------------------------------------------------------------- scenario 1
+
+/// A new automated app syncs (ConfigMaps + a Deployment) to Synced + Healthy; a commit
+/// changing a ConfigMap is applied and recorded as the new revision.
+async fn auto_sync_and_git_change(env: &Env) -> anyhow::Result<()> {
+    let (dest, ns, name) = (Dest::Sim(0), "s1", "s1-auto");
+    env.namespace(dest, ns).await?;
+    let fx = Fixture::new()?;
+    let sha1 = fx.commit(
+        &[
+            ("app/cm-a.yaml", cm_yaml("cm-a", "one", &[])),
+            ("app/cm-b.yaml", cm_yaml("cm-b", "b", &[])),
+            ("app/web.yaml", deployment_yaml("web")),
+        ],
+        &[],
+        "v1",
+    )?;
+    let t = Instant::now();
+    env.create_app(app_manifest(name, &fx.url(), "app", &env.server(dest), ns, json!({"automated": {}})))
+        .await?;
+    let app = env
+        .wait_app(name, "Synced+Healthy at the first commit", SYNC_WAIT, |a| {
+            synced_healthy(a) && sync_revision(a) == sha1
+        })
+        .await?;
+    eprintln!("s1: first sync Synced+Healthy after {:.1}s", t.elapsed().as_secs_f64());
+    ensure!(op_phase(&app) == "Succeeded", "operation phase: {}", brief(&app));
+    ensure!(data_key(&env.config_map(dest, ns, "cm-a").await?).as_deref() == Some("one"));
+    ensure!(env.config_map(dest, ns, "cm-b").await?.is_some(), "cm-b missing");
+    let web = env.live(dest, "apps/v1", "Deployment", ns, "web").await?;
+    ensure!(web.is_some(), "deployment web missing on the destination");
+    let t = Instant::now();
+    let sha2 = fx.commit(&[("app/cm-a.yaml", cm_yaml("cm-a", "two", &[]))], &[], "v2")?;
+    env.wait_app(name, "Synced at the second commit", SYNC_WAIT, |a| {
+        synced_healthy(a) && sync_revision(a) == sha2
+    })
+    .await?;
+    eprintln!("s1: git change applied after {:.1}s", t.elapsed().as_secs_f64());
+    let cm = env.config_map(dest, ns, "cm-a").await?;
+    ensure!(data_key(&cm).as_deref() == Some("two"), "cm-a not updated: {cm:?}");
+    Ok(())
+}
+
+// ---------------------------------------------------------------- scenario 2
+
+async fn drift(env: &Env, dest: Dest, ns: &str, name: &str, value: &str) -> anyhow::Result<()> {
+    let api: Api<ConfigMap> = Api::namespaced(env.client(dest)?, ns);
+    api.patch(
+        name,
+        &PatchParams::default(),
+        &Patch::Merge(json!({"data": {"key": value}})),
+    )
+    .await
+    .with_context(|| format!("drifting {ns}/{name}"))?;
+    Ok(())
+}
+
+/// Drift made by another client: with selfHeal it is reverted; without, the app stays
+/// OutOfSync and the drift stays.
+async fn drift_and_self_heal(env: &Env) -> anyhow::Result<()> {
+    let dest = Dest::InCluster;
+    let fx = Fixture::new()?;
+    fx.commit(&[("app/drift.yaml", cm_yaml("drift", "git", &[]))], &[], "v1")?;
+    for (name, policy) in [
+        ("s2-heal", json!({"automated": {"selfHeal": true}})),
+        ("s2-noheal", json!({"automated": {}})),
+    ] {
+        env.namespace(dest, name).await?;
+        env.create_app(app_manifest(name, &fx.url(), "app", &env.server(dest), name, policy))
+            .await?;
+    }
+    for name in ["s2-heal", "s2-noheal"] {
+        env.wait_app(name, "Synced+Healthy", SYNC_WAIT, synced_healthy).await?;
+    }
+    drift(env, dest, "s2-noheal", "drift", "changed-by-hand").await?;
+    drift(env, dest, "s2-heal", "drift", "changed-by-hand").await?;
+    let t = Instant::now();
+    env.wait_app("s2-noheal", "OutOfSync after drift", Duration::from_secs(30), |a| {
+        sync_status(a) == "OutOfSync"
+    })
+    .await?;
+    eprintln!("s2: drift detected after {:.1}s", t.elapsed().as_secs_f64());
+    wait_until("s2-heal: drift reverted by self-heal", Duration::from_secs(60), || async {
+        let cm = env.config_map(dest, "s2-heal", "drift").await?;
+        Ok((data_key(&cm).as_deref() == Some("git")).then_some(()))
+    })
+    .await?;
+    eprintln!("s2: self-heal reverted the drift after {:.1}s", t.elapsed().as_secs_f64());
+    env.wait_app("s2-heal", "Synced after self-heal", Duration::from_secs(30), synced_healthy)
+        .await?;
+    // Two more resync periods: the app without selfHeal must not touch the drift.
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    let app = env.app("s2-noheal").await?.context("s2-noheal vanished")?;
+    ensure!(sync_status(&app) == "OutOfSync", "s2-noheal: {}", brief(&app));
+    let cm = env.config_map(dest, "s2-noheal", "drift").await?;
+    ensure!(
+        data_key(&cm).as_deref() == Some("changed-by-hand"),
+        "the drift of s2-noheal was reverted: {cm:?}"
+    );
+    Ok(())
+}
+
+// ---------------------------------------------------------------- scenario 3
+
+/// A file removed from Git: with automated prune the object goes; without prune it stays
+/// and its resource status says requiresPruning.
+async fn prune_or_keep(env: &Env) -> anyhow::Result<()> {
+    let dest = Dest::Sim(0);
+    let fx = Fixture::new()?;
+    fx.commit(
+        &[
+            ("app/keep.yaml", cm_yaml("keep", "k", &[])),
+            ("app/gone.yaml", cm_yaml("gone", "g", &[])),
+        ],
+        &[],
+        "v1",
+    )?;
+    for (name, policy) in [
+        ("s3-prune", json!({"automated": {"prune": true}})),
+        ("s3-keep", json!({"automated": {"prune": false}})),
+    ] {
+        env.namespace(dest, name).await?;
+        env.create_app(app_manifest(name, &fx.url(), "app", &env.server(dest), name, policy))
+            .await?;
+    }
+    for name in ["s3-prune", "s3-keep"] {
+        env.wait_app(name, "Synced+Healthy", SYNC_WAIT, synced_healthy).await?;
+        ensure!(env.config_map(dest, name, "gone").await?.is_some(), "{name}: gone not applied");
+    }
+    let sha2 = fx.commit(&[], &["app/gone.yaml"], "remove gone")?;
+    env.wait_app("s3-prune", "Synced at the commit removing a file", SYNC_WAIT, |a| {
+        synced_healthy(a) && sync_revision(a) == sha2
+    })
+    .await?;
+    wait_until("s3-prune: pruned object deleted", Duration::from_secs(30), || async {
+        Ok(env.config_map(dest, "s3-prune", "gone").await?.is_none().then_some(()))
+    })
+    .await?;
+    let app = env
+        .wait_app("s3-keep", "OutOfSync with requiresPruning", SYNC_WAIT, |a| {
+            sync_status(a) == "OutOfSync"
+                && sync_revision(a) == sha2
+                && resource_status(a, "ConfigMap", "gone")
+                    .is_some_and(|r| r["requiresPruning"] == true)
+        })
+        .await?;
+    ensure!(
+        env.config_map(dest, "s3-keep", "gone").await?.is_some(),
+        "s3-keep: object deleted without prune: {}",
+        brief(&app)
+    );
+    Ok(())
+}
+
+// ---------------------------------------------------------------- scenario 9
+
+/// Deleting an app with the resources finalizer deletes its objects, then the app; an
+/// app without the finalizer goes and leaves its objects.
+async fn finalizer_deletion(env: &Env) -> anyhow::Result<()> {
+    let dest = Dest::Sim(0);
+    let fx = Fixture::new()?;
+    fx.commit(
+        &[
+            ("app/fin.yaml", cm_yaml("fin", "f", &[])),
+            ("app/fin-late.yaml", cm_yaml("fin-late", "f", &[(WAVE, "2")])),
+        ],
+        &[],
+        "v1",
+    )?;
+    for (name, finalizers) in [("s9-fin", json!([FINALIZER])), ("s9-nofin", json!([]))] {
+        env.namespace(dest, name).await?;
+        let mut app = app_manifest(name, &fx.url(), "app", &env.server(dest), name, json!({"automated": {}}));
+        app["metadata"]["finalizers"] = finalizers;
+        env.create_app(app).await?;
+    }
+    for name in ["s9-fin", "s9-nofin"] {
+        env.wait_app(name, "Synced+Healthy", SYNC_WAIT, synced_healthy).await?;
+    }
+    env.delete_app("s9-fin").await?;
+    env.delete_app("s9-nofin").await?;
+    // The app with the finalizer: its objects go first, then the Application.
+    let t = Instant::now();
+    let mut app_seen_without_objects = false;
+    loop {
+        let app = env.app("s9-fin").await?;
+        let fin = env.config_map(dest, "s9-fin", "fin").await?;
+        let late = env.config_map(dest, "s9-fin", "fin-late").await?;
+        match app {
+            None => {
+                ensure!(
+                    fin.is_none() && late.is_none(),
+                    "s9-fin: Application deleted while its objects remain"
+                );
+                break;
+            }
+            Some(a) => {
+                if fin.is_none() && late.is_none() {
+                    app_seen_without_objects = true;
+                }
+                ensure!(
+                    t.elapsed() < Duration::from_secs(60),
+                    "s9-fin not deleted after 60s: {}",
+                    brief(&a)
+                );
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    eprintln!(
+        "s9: app with finalizer gone after {:.1}s (seen without objects first: {app_seen_without_objects})",
+        t.elapsed().as_secs_f64()
+    );
+    wait_until("s9-nofin: Application deleted", Duration::from_secs(30), || async {
+        Ok(env.app("s9-nofin").await?.is_none().then_some(()))
+    })
+    .await?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    for cm in ["fin", "fin-late"] {
+        ensure!(
+            env.config_map(dest, "s9-nofin", cm).await?.is_some(),
+            "s9-nofin: {cm} was deleted although the app had no finalizer"
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn controller_syncs_git_changes_heals_drift_prunes_and_finalizes() {
+    let env = Env::start(EnvOptions {
+        label: "git-drift-prune-finalizers",
+        ..EnvOptions::default()
+    })
+    .await
+    .unwrap();
+    run_scenarios(
+        &env,
+        vec![
+            ("1 auto-sync and git change", Box::pin(auto_sync_and_git_change(&env))),
+            ("2 drift and self-heal", Box::pin(drift_and_self_heal(&env))),
+            ("3 prune or keep", Box::pin(prune_or_keep(&env))),
+            ("9 finalizer deletion", Box::pin(finalizer_deletion(&env))),
+        ],
+    )
+    .await;
+}
+
+// ---------------------------------------------------------------- scenario 4
+
+/// Records the resourceVersion at which each ConfigMap and Job of a namespace was first
+/// seen (its creation, as the watch starts before anything exists).
+struct CreationOrder {
+    seen: Seen,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// First-seen resourceVersion by `Kind/name`.
+type Seen = Arc<std::sync::Mutex<HashMap<String, u64>>>;
+
+impl CreationOrder {
+    async fn start(client: kube::Client, ns: &str) -> anyhow::Result<CreationOrder> {
+        let seen = Seen::default();
+        let cms: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
+        let jobs: Api<Job> = Api::namespaced(client, ns);
+        let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel::<()>(2);
+        let tasks = vec![
+            tokio::spawn(record(cms, "ConfigMap", seen.clone(), ready_tx.clone())),
+            tokio::spawn(record(jobs, "Job", seen.clone(), ready_tx)),
+        ];
+        for _ in 0..2 {
+            tokio::time::timeout(Duration::from_secs(30), ready_rx.recv())
+                .await
+                .context("watches on the destination did not start")?;
+        }
+        Ok(CreationOrder { seen, tasks })
+    }
+
+    fn first_seen(&self) -> HashMap<String, u64> {
+        self.seen.lock().map(|m| m.clone()).unwrap_or_default()
+    }
+}
+
+impl Drop for CreationOrder {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+async fn record<K>(
+    api: Api<K>,
+    kind: &'static str,
+    seen: Seen,
+    ready: tokio::sync::mpsc::Sender<()>,
+) where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + 'static,
+{
+    let stream = watcher(api, watcher::Config::default());
+    futures::pin_mut!(stream);
+    while let Some(event) = stream.next().await {
+        match event {
+            Ok(watcher::Event::InitDone) => {
+                let _ = ready.send(()).await;
+            }
+            Ok(watcher::Event::Apply(obj) | watcher::Event::InitApply(obj)) => {
+                let meta = obj.meta();
+                let rv = meta
+                    .resource_version
+                    .as_deref()
+                    .and_then(|r| r.parse::<u64>().ok())
+                    .unwrap_or(u64::MAX);
+                let key = format!("{kind}/{}", meta.name.clone().unwrap_or_default());
+                if let Ok(mut m) = seen.lock() {
+                    m.entry(key).or_insert(rv);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// PreSync hook, waves -1/0/1 and a PostSync hook on a simulated cluster: the operation
+/// succeeds and the objects were created in that order.
+async fn waves_and_hooks(env: &Env) -> anyhow::Result<()> {
+    let (dest, ns, name) = (Dest::Sim(0), "s4", "s4-waves");
+    env.namespace(dest, ns).await?;
+    let order = CreationOrder::start(env.client(dest)?, ns).await?;
+    let fx = Fixture::new()?;
+    let sha = fx.commit(
+        &[
+            ("app/pre.yaml", job_yaml("pre", &[(HOOK, "PreSync")])),
+            ("app/w-1.yaml", cm_yaml("w-minus-1", "x", &[(WAVE, "-1")])),
+            ("app/w0.yaml", cm_yaml("w-0", "x", &[])),
+            ("app/w1.yaml", cm_yaml("w-1", "x", &[(WAVE, "1")])),
+            ("app/post.yaml", job_yaml("post", &[(HOOK, "PostSync")])),
+        ],
+        &[],
+        "v1",
+    )?;
+    env.create_app(app_manifest(name, &fx.url(), "app", &env.server(dest), ns, json!({"automated": {}})))
+        .await?;
+    let app = env
+        .wait_app(name, "operation finished", SYNC_WAIT, |a| operation_done_at(a, &sha))
+        .await?;
+    ensure!(op_phase(&app) == "Succeeded", "s4 operation: {}", brief(&app));
+    let app = env.wait_app(name, "Synced+Healthy", SYNC_WAIT, synced_healthy).await?;
+    let results = app["status"]["operationState"]["syncResult"]["resources"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    for hook in ["pre", "post"] {
+        let r = results.iter().find(|r| r["kind"] == "Job" && r["name"] == hook);
+        ensure!(
+            r.is_some_and(|r| r["hookPhase"] == "Succeeded"),
+            "hook {hook} not recorded as Succeeded: {}",
+            brief(&app)
+        );
+    }
+    let seen = order.first_seen();
+    let expected = ["Job/pre", "ConfigMap/w-minus-1", "ConfigMap/w-0", "ConfigMap/w-1", "Job/post"];
+    let rvs: Vec<(String, Option<u64>)> = expected
+        .iter()
+        .map(|k| (k.to_string(), seen.get(*k).copied()))
+        .collect();
+    eprintln!("s4: creation resourceVersions {rvs:?}");
+    ensure!(rvs.iter().all(|(_, rv)| rv.is_some()), "objects not seen: {rvs:?}");
+    ensure!(
+        rvs.windows(2).all(|w| w[0].1 < w[1].1),
+        "objects not created in hook/wave order: {rvs:?}"
+    );
+    Ok(())
+}
+
+// ---------------------------------------------------------------- scenario 5
+
+/// A PreSync hook that fails: the SyncFail hook runs, the sync phase is not applied and
+/// the operation is Failed.
+async fn failing_hook(env: &Env) -> anyhow::Result<()> {
+    let (dest, ns, name) = (Dest::Sim(0), "s5", "s5-fail");
+    env.namespace(dest, ns).await?;
+    let fx = Fixture::new()?;
+    let sha = fx.commit(
+        &[
+            ("app/pre.yaml", job_yaml("pre-fails", &[(HOOK, "PreSync"), ("sim.keelson.io/fail", "true")])),
+            ("app/cm.yaml", cm_yaml("s5-cm", "x", &[])),
+            ("app/on-fail.yaml", job_yaml("on-fail", &[(HOOK, "SyncFail")])),
+        ],
+        &[],
+        "v1",
+    )?;
+    env.create_app(app_manifest(name, &fx.url(), "app", &env.server(dest), ns, json!({})))
+        .await?;
+    env.wait_app(name, "OutOfSync before the sync", SYNC_WAIT, |a| sync_status(a) == "OutOfSync")
+        .await?;
+    env.sync_to(name, &sha).await?;
+    let app = env
+        .wait_app(name, "operation finished", SYNC_WAIT, |a| operation_done_at(a, &sha))
+        .await?;
+    ensure!(op_phase(&app) == "Failed", "s5 operation phase: {}", brief(&app));
+    let on_fail = env.live(dest, "batch/v1", "Job", ns, "on-fail").await?;
+    ensure!(on_fail.is_some(), "SyncFail hook Job not on the cluster: {}", brief(&app));
+    ensure!(
+        env.config_map(dest, ns, "s5-cm").await?.is_none(),
+        "the sync phase was applied although PreSync failed"
+    );
+    eprintln!(
+        "s5: operation message {:?}",
+        app["status"]["operationState"]["message"]
+    );
+    Ok(())
+}
+
+// ---------------------------------------------------------------- scenario 6
+
+/// Two manual syncs to two revisions give two history entries; a rollback to history
+/// entry 0 brings the old content back.
+async fn rollback(env: &Env) -> anyhow::Result<()> {
+    let (dest, ns, name) = (Dest::Sim(0), "s6", "s6-rollback");
+    env.namespace(dest, ns).await?;
+    let fx = Fixture::new()?;
+    let sha_a = fx.commit(&[("app/cm.yaml", cm_yaml("s6-cm", "A", &[]))], &[], "A")?;
+    let sha_b = fx.commit(&[("app/cm.yaml", cm_yaml("s6-cm", "B", &[]))], &[], "B")?;
+    env.create_app(app_manifest(name, &fx.url(), "app", &env.server(dest), ns, json!({})))
+        .await?;
+    env.wait_app(name, "first reconcile", SYNC_WAIT, |a| !sync_status(a).is_empty())
+        .await?;
+    for (sha, value) in [(&sha_a, "A"), (&sha_b, "B")] {
+        env.sync_to(name, sha).await?;
+        let app = env
+            .wait_app(name, "operation finished", SYNC_WAIT, |a| operation_done_at(a, sha))
+            .await?;
+        ensure!(op_phase(&app) == "Succeeded", "sync to {value}: {}", brief(&app));
+        let cm = env.config_map(dest, ns, "s6-cm").await?;
+        ensure!(data_key(&cm).as_deref() == Some(value), "after sync to {value}: {cm:?}");
+    }
+    let app = env.app(name).await?.context("s6 vanished")?;
+    let history = app["status"]["history"].as_array().cloned().unwrap_or_default();
+    ensure!(history.len() == 2, "history: {}", brief(&app));
+    let entry0 = history
+        .iter()
+        .find(|h| h["id"] == 0)
+        .context("no history entry with id 0")?;
+    ensure!(entry0["revision"] == sha_a.as_str(), "history[0]: {entry0}");
+    let old = entry0["revision"].as_str().unwrap_or_default().to_string();
+    env.sync_to(name, &old).await?;
+    let app = env
+        .wait_app(name, "rollback finished", SYNC_WAIT, |a| operation_done_at(a, &old))
+        .await?;
+    ensure!(op_phase(&app) == "Succeeded", "rollback: {}", brief(&app));
+    let cm = env.config_map(dest, ns, "s6-cm").await?;
+    ensure!(data_key(&cm).as_deref() == Some("A"), "after rollback: {cm:?}");
+    let history = app["status"]["history"].as_array().map(Vec::len).unwrap_or(0);
+    ensure!(history == 3, "history after rollback has {history} entries");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn controller_runs_waves_hooks_failures_and_rollbacks() {
+    let env = Env::start(EnvOptions {
+        label: "hooks-rollback",
+        ..EnvOptions::default()
+    })
+    .await
+    .unwrap();
+    run_scenarios(
+        &env,
+        vec![
+            ("4 waves and hooks", Box::pin(waves_and_hooks(&env))),
+            ("5 failing PreSync hook", Box::pin(failing_hook(&env))),
+            ("6 rollback", Box::pin(rollback(&env))),
+        ],
+    )
+    .await;
+}
+
+// ---------------------------------------------------------------- scenario 7
+
+fn project(name: &str, spec: Value) -> Value {
+    json!({
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "AppProject",
+        "metadata": {"name": name, "namespace": NS},
+        "spec": spec,
+    })
+}
+
+/// AppProject rules: a repo outside sourceRepos and a denied destination namespace give
+/// InvalidSpecError and nothing is applied; a blacklisted kind fails the sync with the
+/// project's message.
+async fn project_denials(env: &Env) -> anyhow::Result<()> {
+    let dest = Dest::InCluster;
+    let fx = Fixture::new()?;
+    let sha = fx.commit(&[("app/cm.yaml", cm_yaml("s7-cm", "x", &[]))], &[], "v1")?;
+    let any_dest = json!([{"server": "*", "namespace": "*"}]);
+    env.create_project(project(
+        "s7-src",
+        json!({"sourceRepos": ["https://git.example.invalid/*"], "destinations": any_dest}),
+    ))
+    .await?;
+    env.create_project(project(
+        "s7-dest",
+        json!({"sourceRepos": ["*"], "destinations": [{"server": "*", "namespace": "allowed-*"}]}),
+    ))
+    .await?;
+    env.create_project(project(
+        "s7-black",
+        json!({"sourceRepos": ["*"], "destinations": any_dest,
+               "namespaceResourceBlacklist": [{"group": "", "kind": "ConfigMap"}]}),
+    ))
+    .await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let server = env.server(dest);
+    for (name, proj, policy) in [
+        ("s7-src", "s7-src", json!({"automated": {}})),
+        ("s7-dest", "s7-dest", json!({"automated": {}})),
+        ("s7-black", "s7-black", json!({})),
+    ] {
+        env.namespace(dest, name).await?;
+        let mut app = app_manifest(name, &fx.url(), "app", &server, name, policy);
+        app["spec"]["project"] = json!(proj);
+        env.create_app(app).await?;
+    }
+    for (name, needle) in [("s7-src", "not permitted"), ("s7-dest", "destination")] {
+        let app = env
+            .wait_app(name, "InvalidSpecError", SYNC_WAIT, |a| has_condition(a, "InvalidSpecError"))
+            .await?;
+        let messages: Vec<String> = conditions(&app)
+            .iter()
+            .filter(|c| c["type"] == "InvalidSpecError")
+            .map(|c| c["message"].as_str().unwrap_or_default().to_string())
+            .collect();
+        eprintln!("s7: {name} InvalidSpecError {messages:?}");
+        ensure!(
+            messages.iter().any(|m| m.contains(needle)),
+            "{name}: condition message lacks {needle:?}: {messages:?}"
+        );
+    }
+    env.wait_app("s7-black", "first reconcile", SYNC_WAIT, |a| !sync_status(a).is_empty())
+        .await?;
+    env.sync_to("s7-black", &sha).await?;
+    let app = env
+        .wait_app("s7-black", "operation finished", SYNC_WAIT, |a| operation_done_at(a, &sha))
+        .await?;
+    let op = &app["status"]["operationState"];
+    let text = serde_json::to_string(op).unwrap_or_default();
+    eprintln!("s7: s7-black phase {} message {:?}", op["phase"], op["message"]);
+    ensure!(
+        op_phase(&app) == "Failed" || op_phase(&app) == "Error",
+        "s7-black: {}",
+        brief(&app)
+    );
+    ensure!(
+        text.contains("is not permitted in project"),
+        "s7-black: no project message: {}",
+        brief(&app)
+    );
+    // Nothing applied by any of them, also after automated syncs had their chance.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    for name in ["s7-src", "s7-dest", "s7-black"] {
+        ensure!(
+            env.config_map(dest, name, "s7-cm").await?.is_none(),
+            "{name}: the ConfigMap was applied although the project denies it"
+        );
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------- scenario 8
+
+/// An unreachable destination does not slow apps on other clusters: the healthy
+/// cluster's app syncs a change quickly while the other shows a comparison error.
+async fn unreachable_cluster(env: &Env) -> anyhow::Result<()> {
+    let (good, bad) = (Dest::Sim(0), Dest::Sim(1));
+    let ns = "s8";
+    env.namespace(good, ns).await?;
+    env.namespace(bad, ns).await?;
+    let fx_good = Fixture::new()?;
+    let fx_bad = Fixture::new()?;
+    fx_good.commit(&[("app/cm.yaml", cm_yaml("s8-cm", "one", &[]))], &[], "v1")?;
+    fx_bad.commit(&[("app/cm.yaml", cm_yaml("s8-cm", "one", &[]))], &[], "v1")?;
+    let auto = json!({"automated": {"selfHeal": true}});
+    env.create_app(app_manifest("s8-good", &fx_good.url(), "app", &env.server(good), ns, auto.clone()))
+        .await?;
+    env.create_app(app_manifest("s8-bad", &fx_bad.url(), "app", &env.server(bad), ns, auto))
+        .await?;
+    let t = Instant::now();
+    for name in ["s8-good", "s8-bad"] {
+        env.wait_app(name, "Synced+Healthy", SYNC_WAIT, synced_healthy).await?;
+    }
+    let normal = t.elapsed();
+    env.sim_faults(1, json!({"unreachable": true})).await?;
+    let t = Instant::now();
+    let app = env
+        .wait_app("s8-bad", "ComparisonError or Unknown", SYNC_WAIT, |a| {
+            has_condition(a, "ComparisonError") || sync_status(a) == "Unknown"
+        })
+        .await?;
+    eprintln!(
+        "s8: unreachable cluster reported after {:.1}s: sync {} conditions {:?}",
+        t.elapsed().as_secs_f64(),
+        sync_status(&app),
+        conditions(&app)
+    );
+    let t = Instant::now();
+    let sha2 = fx_good.commit(&[("app/cm.yaml", cm_yaml("s8-cm", "two", &[]))], &[], "v2")?;
+    env.wait_app("s8-good", "Synced at the new commit", Duration::from_secs(30), |a| {
+        synced_healthy(a) && sync_revision(a) == sha2
+    })
+    .await?;
+    let took = t.elapsed();
+    eprintln!(
+        "s8: healthy cluster's app synced a change in {:.1}s while the other cluster is down (first sync of both took {:.1}s)",
+        took.as_secs_f64(),
+        normal.as_secs_f64()
+    );
+    let cm = env.config_map(good, ns, "s8-cm").await?;
+    ensure!(data_key(&cm).as_deref() == Some("two"), "s8-good cm: {cm:?}");
+    let app = env.app("s8-bad").await?.context("s8-bad vanished")?;
+    ensure!(
+        has_condition(&app, "ComparisonError") || sync_status(&app) == "Unknown",
+        "s8-bad recovered while unreachable: {}",
+        brief(&app)
+    );
+    env.sim_faults(1, json!({"unreachable": false})).await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn controller_enforces_projects_and_isolates_unreachable_clusters() {
+    let env = Env::start(EnvOptions {
+        sim_clusters: 2,
+        label: "projects-unreachable",
+        ..EnvOptions::default()
+    })
+    .await
+    .unwrap();
+    run_scenarios(
+        &env,
+        vec![
+            ("7 AppProject denials", Box::pin(project_denials(&env))),
+            ("8 unreachable cluster", Box::pin(unreachable_cluster(&env))),
+        ],
+    )
+    .await;
+}
+
+// ---------------------------------------------------------------- scenario 10
+
+/// kill -9 of the controller while a PostSync hook runs; after a restart the operation
+/// completes and the hook Job was created once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn controller_resumes_an_operation_after_kill_9() {
+    let mut env = Env::start(EnvOptions {
+        label: "kill-9",
+        ..EnvOptions::default()
+    })
+    .await
+    .unwrap();
+    let result = kill_mid_operation(&mut env).await;
+    if let Err(e) = result {
+        panic!("10 kill -9 mid-operation: {e:#}\n--- controller log tail:\n{}", env.controller_log(60));
+    }
+}
+
+async fn kill_mid_operation(env: &mut Env) -> anyhow::Result<()> {
+    let (dest, ns, name) = (Dest::Sim(0), "s10", "s10-kill");
+    env.namespace(dest, ns).await?;
+    let fx = Fixture::new()?;
+    let sha = fx.commit(
+        &[
+            ("app/cm.yaml", cm_yaml("s10-cm", "x", &[])),
+            (
+                "app/post.yaml",
+                job_yaml("s10-post", &[(HOOK, "PostSync"), ("sim.keelson.io/ready-delay-ms", "8000")]),
+            ),
+        ],
+        &[],
+        "v1",
+    )?;
+    env.create_app(app_manifest(name, &fx.url(), "app", &env.server(dest), ns, json!({})))
+        .await?;
+    env.wait_app(name, "first reconcile", SYNC_WAIT, |a| !sync_status(a).is_empty())
+        .await?;
+    env.sync_to(name, &sha).await?;
+    let job = wait_until("the PostSync Job to be created", SYNC_WAIT, || async {
+        env.live(dest, "batch/v1", "Job", ns, "s10-post").await
+    })
+    .await?;
+    let uid = job["metadata"]["uid"].as_str().unwrap_or_default().to_string();
+    let cm_rv = env.config_map(dest, ns, "s10-cm").await?.context("cm missing")?["metadata"]
+        ["resourceVersion"]
+        .clone();
+    let app = env.app(name).await?.context("app vanished")?;
+    ensure!(op_phase(&app) == "Running", "not mid-operation when killing: {}", brief(&app));
+    env.controller.kill9()?;
+    eprintln!("s10: controller killed while the PostSync hook runs");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    tokio::task::block_in_place(|| env.controller.restart())?;
+    let t = Instant::now();
+    let app = env
+        .wait_app(name, "operation finished after restart", SYNC_WAIT, |a| operation_done_at(a, &sha))
+        .await?;
+    eprintln!("s10: operation finished {:.1}s after the restart", t.elapsed().as_secs_f64());
+    ensure!(op_phase(&app) == "Succeeded", "after restart: {}", brief(&app));
+    let job = env.live(dest, "batch/v1", "Job", ns, "s10-post").await?.context("hook Job gone")?;
+    ensure!(
+        job["metadata"]["uid"] == uid.as_str(),
+        "the PostSync Job was recreated after the restart (uid {uid} -> {})",
+        job["metadata"]["uid"]
+    );
+    let jobs: Api<Job> = Api::namespaced(env.client(dest)?, ns);
+    let count = jobs.list(&ListParams::default()).await?.items.len();
+    ensure!(count == 1, "{count} Jobs in the namespace, expected the one hook");
+    let cm = env.config_map(dest, ns, "s10-cm").await?.context("cm gone")?;
+    ensure!(
+        cm["metadata"]["resourceVersion"] == cm_rv,
+        "the ConfigMap was rewritten after the restart"
+    );
+    let history = app["status"]["history"].as_array().map(Vec::len).unwrap_or(0);
+    ensure!(history == 1, "history has {history} entries after one operation");
+    Ok(())
+}
