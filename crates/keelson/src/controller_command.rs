@@ -76,9 +76,6 @@ pub struct ControllerArgs {
         default_value = "127.0.0.1:8082"
     )]
     pub metrics_listen: SocketAddr,
-    /// OTLP endpoint for traces (not wired yet: spans go to the log).
-    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
-    pub otlp_endpoint: Option<String>,
     /// Render settings for the in-process repo-server.
     #[command(flatten)]
     pub render: RenderArgs,
@@ -119,9 +116,6 @@ pub async fn management_client(kubeconfig: Option<&PathBuf>) -> anyhow::Result<k
 
 /// Runs the controller until Ctrl-C or SIGTERM.
 pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
-    if args.otlp_endpoint.is_some() {
-        tracing::warn!("--otlp-endpoint is accepted but OTLP export is not built yet");
-    }
     let registry = Registry::new();
     let client = management_client(args.kubeconfig.as_ref()).await?;
     let (repo, _work) = if args.repo_server_in_process {

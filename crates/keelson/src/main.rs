@@ -19,6 +19,10 @@ struct Cli {
     /// Log filter (tracing `EnvFilter` syntax).
     #[arg(long, global = true, env = "KEELSON_LOG", default_value = "info")]
     log: String,
+    /// Base OTLP/HTTP endpoint spans are exported to (`http://127.0.0.1:4318`; posts to
+    /// `<endpoint>/v1/traces`). Unset: no export.
+    #[arg(long, global = true, env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
+    otlp_endpoint: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -43,6 +47,21 @@ enum Command {
     Demo(Box<demo_command::DemoArgs>),
 }
 
+impl Command {
+    /// The subcommand as typed; the process is `keelson-<name>` in exported traces.
+    fn name(&self) -> &'static str {
+        match self {
+            Command::Sim(_) => "sim",
+            Command::Controller(_) => "controller",
+            Command::RepoServer(_) => "repo-server",
+            Command::App(_) => "app",
+            Command::Admin(_) => "admin",
+            Command::Crds => "crds",
+            Command::Demo(_) => "demo",
+        }
+    }
+}
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     match run(cli) {
@@ -59,13 +78,12 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     use std::process::ExitCode;
     // kube uses rustls with ring while other dependencies may pull aws-lc-rs: pick one.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(&cli.log)
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    // Held until `run` returns: dropping it exports the last spans.
+    let _tracing = keelson_telemetry::init_tracing(&keelson_telemetry::TracingSettings {
+        filter: cli.log.clone(),
+        otlp_endpoint: cli.otlp_endpoint.clone(),
+        service_name: format!("keelson-{}", cli.command.name()),
+    })?;
     match cli.command {
         Command::Sim(args) => tokio::runtime::Runtime::new()?
             .block_on(sim_command::run(args))
