@@ -16,6 +16,7 @@ use keelson_sync::{
 };
 use kube::api::Api;
 use serde_json::json;
+use tracing::Instrument;
 
 use crate::app_state::{StateError, load_state};
 use crate::k8s_requests::{CountingOps, OwnedLabels};
@@ -34,6 +35,8 @@ pub struct InFlight {
     pub state: SyncState,
     /// Destination server.
     pub server: String,
+    /// Resolved revisions (one per rendered source) the plan was made from.
+    pub revisions: Vec<String>,
 }
 
 fn now() -> String {
@@ -66,6 +69,11 @@ fn is_running(state: Option<&OperationState>) -> bool {
 
 /// Processes one item of the operation queue.
 pub async fn process_operation(shared: &Arc<Shared>, key: &AppKey) {
+    let span = tracing::info_span!("sync", app = %key, sync_id = tracing::field::Empty);
+    process(shared, key).instrument(span).await;
+}
+
+async fn process(shared: &Arc<Shared>, key: &AppKey) {
     let (ns, name) = split_key(key);
     let api: Api<Application> = Api::namespaced(shared.client.clone(), ns);
     let app = match api.get_opt(name).await {
@@ -109,10 +117,8 @@ pub async fn process_operation(shared: &Arc<Shared>, key: &AppKey) {
             }
         },
     };
-    let span = tracing::info_span!("sync", app = %key, sync_id = tracing::field::Empty);
-    let _g = span.enter();
     let id = sync_id(&op_state);
-    span.record("sync_id", id.as_str());
+    tracing::Span::current().record("sync_id", id.as_str());
     let mut flight = match take_inflight(shared, key, &id) {
         Some(f) => f,
         None => match prepare(shared, key, &app, &op_state, &id).await {
@@ -244,6 +250,7 @@ async fn prepare(
         plan: Arc::new(plan),
         state: sync_state,
         server: state.destination.server.clone(),
+        revisions: state.desired.revisions.clone(),
     })
 }
 
@@ -394,17 +401,7 @@ async fn wait(
 
 fn sync_result(app: &Application, flight: &InFlight) -> SyncOperationResult {
     let multi = app.spec.has_multiple_sources();
-    let revisions: Vec<String> = app
-        .status
-        .as_ref()
-        .and_then(|s| s.operation_state.as_ref())
-        .and_then(|s| s.operation.sync.as_ref())
-        .map(|s| match (&s.revisions, &s.revision) {
-            (Some(r), _) => r.clone(),
-            (_, Some(r)) => vec![r.clone()],
-            _ => Vec::new(),
-        })
-        .unwrap_or_default();
+    let revisions = flight.revisions.clone();
     SyncOperationResult {
         resources: Some(resource_results(&flight.plan, &flight.state)),
         revision: if multi {

@@ -12,6 +12,7 @@ use keelson_reconcile::automation::{AutoSyncDecision, AutoSyncInput, decide_auto
 use kube::api::{Api, Patch, PatchParams};
 use rand::Rng;
 use serde_json::{Value, json};
+use tracing::Instrument;
 
 use crate::app_state::{AppState, COMPARISON_ERROR, StateError, load_state};
 use crate::error::WriteError;
@@ -24,6 +25,11 @@ pub const SYNC_ERROR: &str = "SyncError";
 
 /// Refreshes one app.
 pub async fn refresh_app(shared: &Arc<Shared>, key: &AppKey) {
+    let span = tracing::info_span!("reconcile", app = %key);
+    refresh(shared, key).instrument(span).await;
+}
+
+async fn refresh(shared: &Arc<Shared>, key: &AppKey) {
     let (ns, name) = split_key(key);
     let Some(app) = shared.app(key) else {
         shared.metrics.remove_app(ns, name);
@@ -38,8 +44,6 @@ pub async fn refresh_app(shared: &Arc<Shared>, key: &AppKey) {
     if annotations.get(SKIP_RECONCILE).map(String::as_str) == Some("true") {
         return;
     }
-    let span = tracing::info_span!("reconcile", app = %key);
-    let _guard = span.enter();
     let started = Instant::now();
     let requested = annotations.get(REFRESH).cloned();
     let hard = requested.as_deref() == Some(REFRESH_HARD)

@@ -274,8 +274,10 @@ fn apply_operation(
         (true, true) if is_namespace_or_crd(key) => ApplyMethod::Update,
         (true, true) => ApplyMethod::Replace { force },
         (true, false) => ApplyMethod::Create,
+        // The controller's field manager always takes ownership of conflicting fields
+        // (Argo CD passes --force-conflicts): Git wins over other writers.
         (false, _) if server_side => ApplyMethod::ServerSide {
-            force,
+            force: true,
             field_manager: input.field_manager.clone(),
         },
         (false, _) => ApplyMethod::ClientSide { force },

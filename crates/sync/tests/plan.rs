@@ -518,7 +518,7 @@ fn apply_method_follows_options() {
     assert_eq!(
         method(&input),
         ApplyMethod::ServerSide {
-            force: false,
+            force: true,
             field_manager: "argocd-controller".into()
         }
     );
