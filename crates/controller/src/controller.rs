@@ -184,7 +184,15 @@ impl Controller {
                 .with_ignore(ignore)
                 .with_manager(settings.field_manager.clone()),
         );
+        let apply_log = match &settings.apply_log {
+            Some(path) => Some(Arc::new(
+                crate::apply_log::ApplyLog::open(path, &settings.replica_id)
+                    .map_err(|source| StartError::ApplyLog { source })?,
+            )),
+            None => None,
+        };
         let shared = Arc::new(Shared {
+            apply_log,
             settings,
             client: client.clone(),
             apps,

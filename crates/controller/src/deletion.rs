@@ -70,6 +70,9 @@ pub async fn finalize(shared: &Arc<Shared>, key: &AppKey, app: &Application) {
             return;
         }
     };
+    if !shared.fence.owns(&destination.server, key) {
+        return;
+    }
     let entry = match shared.clusters.entry(&destination.server) {
         Ok(e) => e,
         Err(e) => {

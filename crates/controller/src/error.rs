@@ -105,6 +105,13 @@ pub enum WriteError {
 /// Starting the controller.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    /// The apply log could not be opened.
+    #[error("opening the apply log")]
+    ApplyLog {
+        /// Cause.
+        #[source]
+        source: std::io::Error,
+    },
     /// Metrics could not be registered.
     #[error("registering metrics")]
     Metrics(#[source] prometheus::Error),

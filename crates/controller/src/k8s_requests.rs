@@ -6,6 +6,7 @@ use std::sync::Arc;
 use keelson_sync::{ClusterOps, ExecutorError, KubeOps, PropagationPolicy, SyncTask, WriteOutcome};
 use serde_json::Value;
 
+use crate::apply_log::{ApplyLog, LoggedWrite, now_ns};
 use crate::metrics::{AppLabels, ControllerMetrics, K8sRequest};
 
 /// Owned identity labels of the app a sync runs for.
@@ -21,11 +22,13 @@ pub struct OwnedLabels {
     pub dest_server: String,
 }
 
-/// Counts requests, then delegates to the cluster's [`KubeOps`].
+/// Counts requests (and logs writes when an apply log is open), then delegates to the
+/// cluster's [`KubeOps`].
 pub struct CountingOps {
     inner: Arc<KubeOps>,
     metrics: Arc<ControllerMetrics>,
     labels: OwnedLabels,
+    log: Option<(Arc<ApplyLog>, String)>,
 }
 
 impl CountingOps {
@@ -35,6 +38,27 @@ impl CountingOps {
             inner,
             metrics,
             labels,
+            log: None,
+        }
+    }
+
+    /// Also records every write in `log` under shard unit `unit`.
+    pub fn with_log(mut self, log: Option<Arc<ApplyLog>>, unit: String) -> Self {
+        self.log = log.map(|l| (l, unit));
+        self
+    }
+
+    fn log_write(&self, task: &SyncTask, verb: &str, start_ns: u128) {
+        if let Some((log, unit)) = &self.log {
+            let app = format!("{}/{}", self.labels.namespace, self.labels.name);
+            log.record(&LoggedWrite {
+                unit,
+                app: &app,
+                verb,
+                resource: &task.key.to_string(),
+                start_ns,
+                end_ns: now_ns(),
+            });
         }
     }
 
@@ -80,13 +104,17 @@ impl ClusterOps for CountingOps {
     }
 
     async fn apply(&self, task: &SyncTask) -> WriteOutcome {
+        let start = now_ns();
         let out = self.inner.apply(task).await;
+        self.log_write(task, apply_verb(task), start);
         self.count(task, apply_verb(task), !out.is_failed(), false);
         out
     }
 
     async fn delete(&self, task: &SyncTask, propagation: PropagationPolicy) -> WriteOutcome {
+        let start = now_ns();
         let out = self.inner.delete(task, propagation).await;
+        self.log_write(task, "Delete", start);
         self.count(task, "Delete", !out.is_failed(), false);
         out
     }

@@ -6,6 +6,7 @@
 //! rules, automated sync, history) live in `keelson-reconcile`; this crate does the I/O.
 
 mod app_state;
+mod apply_log;
 mod clusters;
 mod controller;
 mod deletion;

@@ -92,6 +92,13 @@ async fn process(shared: &Arc<Shared>, key: &AppKey) {
         shared.inflight.lock().remove(key);
         return;
     }
+    if let Ok(d) = shared.clusters.resolve(&app.spec.destination)
+        && !shared.fence.owns(&d.server, key)
+    {
+        // Another replica holds this app's unit; it runs (or resumes) the operation.
+        shared.inflight.lock().remove(key);
+        return;
+    }
     let status = app.status.clone().unwrap_or_default();
     let mut op_state = match status.operation_state.clone() {
         Some(s) if is_running(Some(&s)) => s,
@@ -102,6 +109,7 @@ async fn process(shared: &Arc<Shared>, key: &AppKey) {
                     phase: Some(OperationPhase::Running),
                     message: Some("starting sync".to_owned()),
                     started_at: Some(now()),
+                    keelson_holder: Some(shared.settings.replica_id.clone()),
                     ..OperationState::default()
                 };
                 if let Err(e) = persist(shared, &app, &state).await {
@@ -117,6 +125,10 @@ async fn process(shared: &Arc<Shared>, key: &AppKey) {
             }
         },
     };
+    if op_state.keelson_holder.as_deref() != Some(shared.settings.replica_id.as_str()) {
+        tracing::info!(app = %key, previous = ?op_state.keelson_holder, "resuming an operation started by another holder");
+        op_state.keelson_holder = Some(shared.settings.replica_id.clone());
+    }
     let id = sync_id(&op_state);
     tracing::Span::current().record("sync_id", id.as_str());
     let mut flight = match take_inflight(shared, key, &id) {
@@ -290,6 +302,10 @@ async fn run_step(
             project: app.spec.project_or_default().to_owned(),
             dest_server: flight.server.clone(),
         },
+    )
+    .with_log(
+        shared.apply_log.clone(),
+        shared.fence.unit_name(&flight.server, key),
     );
     let config = ExecutorConfig {
         parallelism: shared.settings.kubectl_parallelism_limit,
@@ -301,6 +317,12 @@ async fn run_step(
         shared,
         server: &flight.server,
         key,
+    };
+    let Some(_step) = shared.fence.begin_step(&flight.server, key) else {
+        return Err(ExecutorError::Fenced(format!(
+            "this controller does not hold {}",
+            flight.server
+        )));
     };
     let plan = flight.plan.clone();
     executor.step(&plan, &mut flight.state, &fence).await

@@ -44,6 +44,12 @@ async fn refresh(shared: &Arc<Shared>, key: &AppKey) {
     if annotations.get(SKIP_RECONCILE).map(String::as_str) == Some("true") {
         return;
     }
+    if let Ok(d) = shared.clusters.resolve(&app.spec.destination)
+        && !shared.fence.owns(&d.server, key)
+    {
+        // Another replica holds this app's unit.
+        return;
+    }
     let started = Instant::now();
     let requested = annotations.get(REFRESH).cloned();
     let hard = requested.as_deref() == Some(REFRESH_HARD)

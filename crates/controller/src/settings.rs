@@ -11,6 +11,8 @@ use keelson_model::tracking::TrackingMethod;
 pub struct ControllerSettings {
     /// Namespace holding Applications, AppProjects and cluster/repo Secrets.
     pub namespace: String,
+    /// This replica's id (recorded as the holder of the operations it runs).
+    pub replica_id: String,
     /// Refresh (status) workers.
     pub status_processors: usize,
     /// Operation (sync) workers.
@@ -39,12 +41,15 @@ pub struct ControllerSettings {
     pub write_timeout: Duration,
     /// Kubernetes version reported to renderers.
     pub kube_version: String,
+    /// Append every write to destination clusters to this file (JSON lines).
+    pub apply_log: Option<std::path::PathBuf>,
 }
 
 impl Default for ControllerSettings {
     fn default() -> Self {
         ControllerSettings {
             namespace: "argocd".to_owned(),
+            replica_id: "keelson-controller".to_owned(),
             status_processors: 20,
             operation_processors: 10,
             app_resync: Duration::from_secs(120),
@@ -59,6 +64,7 @@ impl Default for ControllerSettings {
             repo_timeout: Duration::from_secs(60),
             write_timeout: Duration::from_secs(30),
             kube_version: "1.35.0".to_owned(),
+            apply_log: None,
         }
     }
 }

@@ -68,6 +68,8 @@ pub struct Shared {
     pub hard_refresh: Mutex<HashMap<AppKey, ()>>,
     /// Decides whether this replica may work on an app (sharding).
     pub fence: Arc<dyn AppFence>,
+    /// Log of every write to destination clusters (the fleet's safety checker).
+    pub apply_log: Option<Arc<crate::apply_log::ApplyLog>>,
 }
 
 impl std::fmt::Debug for Shared {
