@@ -1,0 +1,297 @@
+//! The shard manager: one loop per replica that renews its member lease, judges the
+//! liveness of the others by its own clock, computes the desired owner of every unit with
+//! the shared assignment algorithm, takes the claims of units it should own (free, or
+//! held by a dead member), releases the ones it should no longer own once the step in
+//! progress on them is done, and publishes the result into [`Ownership`].
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+
+use crate::assignment::{Algorithm, assign};
+use crate::backend::{ClaimOutcome, ClaimRecord, Coordination};
+use crate::liveness::MemberTracker;
+use crate::metrics::ShardMetrics;
+use crate::ownership::Ownership;
+use crate::unit::{ClusterInfo, UnitId, UnitLoad, units_for};
+
+/// Where the manager learns the clusters and how many apps each holds.
+pub trait ClusterSource: Send + Sync {
+    /// The destination clusters with their app counts.
+    fn clusters(&self) -> Vec<ClusterInfo>;
+}
+
+/// Fleet settings.
+#[derive(Debug, Clone)]
+pub struct ShardConfig {
+    /// Member lease duration.
+    pub lease: Duration,
+    /// Assignment algorithm.
+    pub algorithm: Algorithm,
+    /// Split clusters holding more apps than this.
+    pub max_apps_per_unit: Option<u64>,
+    /// Longest wait for a step in progress before a unit is released anyway.
+    pub release_wait: Duration,
+}
+
+/// One ownership change seen by this replica.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Move {
+    /// Unit.
+    pub unit: String,
+    /// Previous holder (`None`: the claim was free).
+    pub from: Option<String>,
+    /// New holder (`None`: released).
+    pub to: Option<String>,
+}
+
+/// The manager of one replica.
+pub struct ShardManager<C: Coordination> {
+    coord: C,
+    config: ShardConfig,
+    ownership: Arc<Ownership>,
+    source: Arc<dyn ClusterSource>,
+    metrics: Arc<ShardMetrics>,
+    tracker: MemberTracker,
+    releasing_since: HashMap<UnitId, Instant>,
+    names: HashMap<String, UnitId>,
+}
+
+impl<C: Coordination> std::fmt::Debug for ShardManager<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShardManager")
+            .field("replica", &self.ownership.replica())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<C: Coordination> ShardManager<C> {
+    /// A manager publishing into `ownership`.
+    pub fn new(
+        coord: C,
+        config: ShardConfig,
+        ownership: Arc<Ownership>,
+        source: Arc<dyn ClusterSource>,
+        metrics: Arc<ShardMetrics>,
+    ) -> Self {
+        let tracker = MemberTracker::new(config.lease);
+        ShardManager {
+            coord,
+            config,
+            ownership,
+            source,
+            metrics,
+            tracker,
+            releasing_since: HashMap::new(),
+            names: HashMap::new(),
+        }
+    }
+
+    /// Runs until `shutdown` turns true, then releases its claims and resigns.
+    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
+        let period = self.config.lease / 3;
+        loop {
+            let started = Instant::now();
+            self.tick().await;
+            let wait = period.saturating_sub(started.elapsed());
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = shutdown.changed() => {}
+            }
+            if *shutdown.borrow() {
+                break;
+            }
+        }
+        self.ownership.clear();
+        if let Err(e) = self.coord.resign().await {
+            tracing::warn!(error = %e, "resigning from the fleet failed");
+        }
+    }
+
+    /// One round of the protocol.
+    pub async fn tick(&mut self) {
+        let me = self.ownership.replica().to_owned();
+        if !self.ownership.may_work() {
+            // A lapse of our own lease: others may have taken our units. Drop everything
+            // before a renewal makes `may_work` true again; claims are re-read below.
+            self.ownership.clear();
+        }
+        let started = Instant::now();
+        self.ownership.fence().renewal_started(started);
+        match tokio::time::timeout(self.config.lease / 3, self.coord.renew()).await {
+            Ok(Ok(())) => self.ownership.fence().renewal_succeeded(started),
+            Ok(Err(e)) => {
+                self.metrics.renew_failures.inc();
+                tracing::warn!(error = %e, "renewing the member lease failed");
+            }
+            Err(_) => {
+                self.metrics.renew_failures.inc();
+                tracing::warn!("renewing the member lease timed out");
+            }
+        }
+        if !self.ownership.may_work() {
+            self.ownership.clear();
+            return;
+        }
+        let (members, claims) = match (self.coord.members().await, self.coord.claims().await) {
+            (Ok(m), Ok(c)) => (m, c),
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::warn!(error = %e, "reading the fleet state failed");
+                return;
+            }
+        };
+        let now = Instant::now();
+        for m in &members {
+            self.tracker.observe(&m.id, &m.version, now);
+        }
+        let present: Vec<&str> = members.iter().map(|m| m.id.as_str()).collect();
+        self.tracker.forget_missing(&present);
+        let mut alive = self.tracker.alive(now);
+        if !alive.contains(&me) {
+            alive.push(me.clone());
+            alive.sort();
+        }
+        let units = units_for(&self.source.clusters(), self.config.max_apps_per_unit);
+        for u in &units {
+            self.names.insert(u.unit.name(), u.unit.clone());
+        }
+        let desired = assign(&units, &alive, self.config.algorithm);
+        let claims = self.reconcile_claims(&me, &alive, &units, &desired, claims).await;
+        self.export(&units, &claims);
+    }
+
+    /// Releases and takes claims; publishes the result. Returns the claims as they are
+    /// believed to be after this round.
+    async fn reconcile_claims(
+        &mut self,
+        me: &str,
+        alive: &[String],
+        units: &[UnitLoad],
+        desired: &BTreeMap<UnitId, String>,
+        claims: Vec<ClaimRecord>,
+    ) -> Vec<ClaimRecord> {
+        let mut by_name: HashMap<String, ClaimRecord> =
+            claims.into_iter().map(|c| (c.unit.clone(), c)).collect();
+        let mut held = BTreeSet::new();
+        let mut releasing = BTreeSet::new();
+        let mine: Vec<ClaimRecord> = by_name.values().filter(|c| c.holder == me).cloned().collect();
+        for claim in mine {
+            let unit = self.names.get(&claim.unit).cloned();
+            let keep = unit
+                .as_ref()
+                .is_some_and(|u| desired.get(u).map(String::as_str) == Some(me));
+            if keep {
+                if let Some(u) = unit {
+                    self.releasing_since.remove(&u);
+                    held.insert(u);
+                }
+                continue;
+            }
+            if let Some(u) = &unit {
+                let since = *self.releasing_since.entry(u.clone()).or_insert_with(Instant::now);
+                if self.ownership.is_active(u) && since.elapsed() < self.config.release_wait {
+                    held.insert(u.clone());
+                    releasing.insert(u.clone());
+                    continue;
+                }
+                self.releasing_since.remove(u);
+            }
+            match self.coord.release(&claim).await {
+                Ok(()) => {
+                    by_name.remove(&claim.unit);
+                    self.metrics.moves.inc();
+                    tracing::info!(unit = %claim.unit, "released unit");
+                }
+                Err(e) => {
+                    tracing::warn!(unit = %claim.unit, error = %e, "releasing a unit failed");
+                    if let Some(u) = unit {
+                        held.insert(u.clone());
+                        releasing.insert(u);
+                    }
+                }
+            }
+        }
+        for (unit, owner) in desired {
+            if owner != me || held.contains(unit) {
+                continue;
+            }
+            if overlapping_claim_held(unit, me, alive, &by_name, &self.names) {
+                continue;
+            }
+            let previous = by_name.get(&unit.name()).cloned();
+            if let Some(p) = &previous
+                && alive.contains(&p.holder)
+            {
+                continue; // its live holder releases it first
+            }
+            match self.coord.claim(&unit.name(), previous.as_ref()).await {
+                Ok(ClaimOutcome::Taken(record)) => {
+                    if previous.is_some() {
+                        self.metrics.moves.inc();
+                    }
+                    tracing::info!(unit = %unit, from = ?previous.as_ref().map(|p| &p.holder), "took unit");
+                    by_name.insert(record.unit.clone(), record);
+                    held.insert(unit.clone());
+                }
+                Ok(ClaimOutcome::Conflict) => self.metrics.conflicts.inc(),
+                Err(e) => tracing::warn!(unit = %unit, error = %e, "claiming a unit failed"),
+            }
+        }
+        let split = split_counts(units);
+        if self.ownership.may_work() {
+            self.ownership.publish(held, releasing, split);
+        } else {
+            self.ownership.clear();
+        }
+        by_name.into_values().collect()
+    }
+
+    fn export(&self, units: &[UnitLoad], claims: &[ClaimRecord]) {
+        let weights: HashMap<String, u64> =
+            units.iter().map(|u| (u.unit.name(), u.weight)).collect();
+        let mut per: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+        for c in claims {
+            let e = per.entry(c.holder.clone()).or_default();
+            e.0 += 1;
+            e.1 += weights.get(&c.unit).copied().unwrap_or(0);
+        }
+        self.metrics.set_fleet(&per);
+    }
+}
+
+/// Number of units per server.
+fn split_counts(units: &[UnitLoad]) -> HashMap<String, u32> {
+    let mut split: HashMap<String, u32> = HashMap::new();
+    for u in units {
+        *split.entry(u.unit.server.clone()).or_default() += 1;
+    }
+    split
+}
+
+/// Whether another live replica holds a claim on a different unit of the same cluster
+/// (the cluster's split changed): taking this unit now could overlap with its work.
+fn overlapping_claim_held(
+    unit: &UnitId,
+    me: &str,
+    alive: &[String],
+    claims: &HashMap<String, ClaimRecord>,
+    names: &HashMap<String, UnitId>,
+) -> bool {
+    claims.values().any(|c| {
+        c.holder != me
+            && alive.contains(&c.holder)
+            && names
+                .get(&c.unit)
+                .is_some_and(|u| u.server == unit.server && u != unit && overlaps(u, unit))
+    })
+}
+
+/// Two units of one server overlap unless they are different buckets of the same split.
+fn overlaps(a: &UnitId, b: &UnitId) -> bool {
+    match (a.bucket, b.bucket) {
+        (Some((_, ka)), Some((_, kb))) if ka == kb => false,
+        _ => true,
+    }
+}
