@@ -639,11 +639,9 @@ async fn project_denials(env: &Env) -> anyhow::Result<()> {
     let op = &app["status"]["operationState"];
     let text = serde_json::to_string(op).unwrap_or_default();
     eprintln!("s7: s7-black phase {} message {:?}", op["phase"], op["message"]);
-    ensure!(
-        op_phase(&app) == "Failed" || op_phase(&app) == "Error",
-        "s7-black: {}",
-        brief(&app)
-    );
+    // Argo CD: phase Failed, "one or more synchronization tasks are not valid", and the
+    // project message on the resource's result.
+    ensure!(op_phase(&app) == "Failed", "s7-black phase (Argo CD: Failed): {}", brief(&app));
     ensure!(
         text.contains("is not permitted in project"),
         "s7-black: no project message: {}",
