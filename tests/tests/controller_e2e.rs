@@ -46,17 +46,34 @@ async fn auto_sync_and_git_change(env: &Env) -> anyhow::Result<()> {
         "v1",
     )?;
     let t = Instant::now();
-    env.create_app(app_manifest(name, &fx.url(), "app", &env.server(dest), ns, json!({"automated": {}})))
-        .await?;
+    env.create_app(app_manifest(
+        name,
+        &fx.url(),
+        "app",
+        &env.server(dest),
+        ns,
+        json!({"automated": {}}),
+    ))
+    .await?;
     let app = env
         .wait_app(name, "Synced+Healthy at the first commit", SYNC_WAIT, |a| {
             synced_healthy(a) && sync_revision(a) == sha1
         })
         .await?;
-    eprintln!("s1: first sync Synced+Healthy after {:.1}s", t.elapsed().as_secs_f64());
-    ensure!(op_phase(&app) == "Succeeded", "operation phase: {}", brief(&app));
+    eprintln!(
+        "s1: first sync Synced+Healthy after {:.1}s",
+        t.elapsed().as_secs_f64()
+    );
+    ensure!(
+        op_phase(&app) == "Succeeded",
+        "operation phase: {}",
+        brief(&app)
+    );
     ensure!(data_key(&env.config_map(dest, ns, "cm-a").await?).as_deref() == Some("one"));
-    ensure!(env.config_map(dest, ns, "cm-b").await?.is_some(), "cm-b missing");
+    ensure!(
+        env.config_map(dest, ns, "cm-b").await?.is_some(),
+        "cm-b missing"
+    );
     let web = env.live(dest, "apps/v1", "Deployment", ns, "web").await?;
     ensure!(web.is_some(), "deployment web missing on the destination");
     let t = Instant::now();
@@ -65,9 +82,15 @@ async fn auto_sync_and_git_change(env: &Env) -> anyhow::Result<()> {
         synced_healthy(a) && sync_revision(a) == sha2
     })
     .await?;
-    eprintln!("s1: git change applied after {:.1}s", t.elapsed().as_secs_f64());
+    eprintln!(
+        "s1: git change applied after {:.1}s",
+        t.elapsed().as_secs_f64()
+    );
     let cm = env.config_map(dest, ns, "cm-a").await?;
-    ensure!(data_key(&cm).as_deref() == Some("two"), "cm-a not updated: {cm:?}");
+    ensure!(
+        data_key(&cm).as_deref() == Some("two"),
+        "cm-a not updated: {cm:?}"
+    );
     Ok(())
 }
 
@@ -90,38 +113,69 @@ async fn drift(env: &Env, dest: Dest, ns: &str, name: &str, value: &str) -> anyh
 async fn drift_and_self_heal(env: &Env) -> anyhow::Result<()> {
     let dest = Dest::InCluster;
     let fx = Fixture::new()?;
-    fx.commit(&[("app/drift.yaml", cm_yaml("drift", "git", &[]))], &[], "v1")?;
+    fx.commit(
+        &[("app/drift.yaml", cm_yaml("drift", "git", &[]))],
+        &[],
+        "v1",
+    )?;
     for (name, policy) in [
         ("s2-heal", json!({"automated": {"selfHeal": true}})),
         ("s2-noheal", json!({"automated": {}})),
     ] {
         env.namespace(dest, name).await?;
-        env.create_app(app_manifest(name, &fx.url(), "app", &env.server(dest), name, policy))
-            .await?;
+        env.create_app(app_manifest(
+            name,
+            &fx.url(),
+            "app",
+            &env.server(dest),
+            name,
+            policy,
+        ))
+        .await?;
     }
     for name in ["s2-heal", "s2-noheal"] {
-        env.wait_app(name, "Synced+Healthy", SYNC_WAIT, synced_healthy).await?;
+        env.wait_app(name, "Synced+Healthy", SYNC_WAIT, synced_healthy)
+            .await?;
     }
     drift(env, dest, "s2-noheal", "drift", "changed-by-hand").await?;
     drift(env, dest, "s2-heal", "drift", "changed-by-hand").await?;
     let t = Instant::now();
-    env.wait_app("s2-noheal", "OutOfSync after drift", Duration::from_secs(30), |a| {
-        sync_status(a) == "OutOfSync"
-    })
+    env.wait_app(
+        "s2-noheal",
+        "OutOfSync after drift",
+        Duration::from_secs(30),
+        |a| sync_status(a) == "OutOfSync",
+    )
     .await?;
     eprintln!("s2: drift detected after {:.1}s", t.elapsed().as_secs_f64());
-    wait_until("s2-heal: drift reverted by self-heal", Duration::from_secs(60), || async {
-        let cm = env.config_map(dest, "s2-heal", "drift").await?;
-        Ok((data_key(&cm).as_deref() == Some("git")).then_some(()))
-    })
+    wait_until(
+        "s2-heal: drift reverted by self-heal",
+        Duration::from_secs(60),
+        || async {
+            let cm = env.config_map(dest, "s2-heal", "drift").await?;
+            Ok((data_key(&cm).as_deref() == Some("git")).then_some(()))
+        },
+    )
     .await?;
-    eprintln!("s2: self-heal reverted the drift after {:.1}s", t.elapsed().as_secs_f64());
-    env.wait_app("s2-heal", "Synced after self-heal", Duration::from_secs(30), synced_healthy)
-        .await?;
+    eprintln!(
+        "s2: self-heal reverted the drift after {:.1}s",
+        t.elapsed().as_secs_f64()
+    );
+    env.wait_app(
+        "s2-heal",
+        "Synced after self-heal",
+        Duration::from_secs(30),
+        synced_healthy,
+    )
+    .await?;
     // Two more resync periods: the app without selfHeal must not touch the drift.
     tokio::time::sleep(Duration::from_secs(12)).await;
     let app = env.app("s2-noheal").await?.context("s2-noheal vanished")?;
-    ensure!(sync_status(&app) == "OutOfSync", "s2-noheal: {}", brief(&app));
+    ensure!(
+        sync_status(&app) == "OutOfSync",
+        "s2-noheal: {}",
+        brief(&app)
+    );
     let cm = env.config_map(dest, "s2-noheal", "drift").await?;
     ensure!(
         data_key(&cm).as_deref() == Some("changed-by-hand"),
@@ -150,29 +204,56 @@ async fn prune_or_keep(env: &Env) -> anyhow::Result<()> {
         ("s3-keep", json!({"automated": {"prune": false}})),
     ] {
         env.namespace(dest, name).await?;
-        env.create_app(app_manifest(name, &fx.url(), "app", &env.server(dest), name, policy))
-            .await?;
+        env.create_app(app_manifest(
+            name,
+            &fx.url(),
+            "app",
+            &env.server(dest),
+            name,
+            policy,
+        ))
+        .await?;
     }
     for name in ["s3-prune", "s3-keep"] {
-        env.wait_app(name, "Synced+Healthy", SYNC_WAIT, synced_healthy).await?;
-        ensure!(env.config_map(dest, name, "gone").await?.is_some(), "{name}: gone not applied");
+        env.wait_app(name, "Synced+Healthy", SYNC_WAIT, synced_healthy)
+            .await?;
+        ensure!(
+            env.config_map(dest, name, "gone").await?.is_some(),
+            "{name}: gone not applied"
+        );
     }
     let sha2 = fx.commit(&[], &["app/gone.yaml"], "remove gone")?;
-    env.wait_app("s3-prune", "Synced at the commit removing a file", SYNC_WAIT, |a| {
-        synced_healthy(a) && sync_revision(a) == sha2
-    })
+    env.wait_app(
+        "s3-prune",
+        "Synced at the commit removing a file",
+        SYNC_WAIT,
+        |a| synced_healthy(a) && sync_revision(a) == sha2,
+    )
     .await?;
-    wait_until("s3-prune: pruned object deleted", Duration::from_secs(30), || async {
-        Ok(env.config_map(dest, "s3-prune", "gone").await?.is_none().then_some(()))
-    })
+    wait_until(
+        "s3-prune: pruned object deleted",
+        Duration::from_secs(30),
+        || async {
+            Ok(env
+                .config_map(dest, "s3-prune", "gone")
+                .await?
+                .is_none()
+                .then_some(()))
+        },
+    )
     .await?;
     let app = env
-        .wait_app("s3-keep", "OutOfSync with requiresPruning", SYNC_WAIT, |a| {
-            sync_status(a) == "OutOfSync"
-                && sync_revision(a) == sha2
-                && resource_status(a, "ConfigMap", "gone")
-                    .is_some_and(|r| r["requiresPruning"] == true)
-        })
+        .wait_app(
+            "s3-keep",
+            "OutOfSync with requiresPruning",
+            SYNC_WAIT,
+            |a| {
+                sync_status(a) == "OutOfSync"
+                    && sync_revision(a) == sha2
+                    && resource_status(a, "ConfigMap", "gone")
+                        .is_some_and(|r| r["requiresPruning"] == true)
+            },
+        )
         .await?;
     ensure!(
         env.config_map(dest, "s3-keep", "gone").await?.is_some(),
@@ -192,19 +273,30 @@ async fn finalizer_deletion(env: &Env) -> anyhow::Result<()> {
     fx.commit(
         &[
             ("app/fin.yaml", cm_yaml("fin", "f", &[])),
-            ("app/fin-late.yaml", cm_yaml("fin-late", "f", &[(WAVE, "2")])),
+            (
+                "app/fin-late.yaml",
+                cm_yaml("fin-late", "f", &[(WAVE, "2")]),
+            ),
         ],
         &[],
         "v1",
     )?;
     for (name, finalizers) in [("s9-fin", json!([FINALIZER])), ("s9-nofin", json!([]))] {
         env.namespace(dest, name).await?;
-        let mut app = app_manifest(name, &fx.url(), "app", &env.server(dest), name, json!({"automated": {}}));
+        let mut app = app_manifest(
+            name,
+            &fx.url(),
+            "app",
+            &env.server(dest),
+            name,
+            json!({"automated": {}}),
+        );
         app["metadata"]["finalizers"] = finalizers;
         env.create_app(app).await?;
     }
     for name in ["s9-fin", "s9-nofin"] {
-        env.wait_app(name, "Synced+Healthy", SYNC_WAIT, synced_healthy).await?;
+        env.wait_app(name, "Synced+Healthy", SYNC_WAIT, synced_healthy)
+            .await?;
     }
     let deletions = DeletionClock::start(env, Dest::Sim(0), "s9-fin").await?;
     let t = Instant::now();
@@ -212,34 +304,54 @@ async fn finalizer_deletion(env: &Env) -> anyhow::Result<()> {
     env.delete_app("s9-nofin").await?;
     // The app with the finalizer: its objects go first (highest wave first), then the
     // Application.
-    wait_until("s9-fin: objects and Application deleted", Duration::from_secs(60), || async {
-        let gone = env.app("s9-fin").await?.is_none()
-            && env.config_map(dest, "s9-fin", "fin").await?.is_none()
-            && env.config_map(dest, "s9-fin", "fin-late").await?.is_none();
-        Ok(gone.then_some(()))
-    })
+    wait_until(
+        "s9-fin: objects and Application deleted",
+        Duration::from_secs(60),
+        || async {
+            let gone = env.app("s9-fin").await?.is_none()
+                && env.config_map(dest, "s9-fin", "fin").await?.is_none()
+                && env.config_map(dest, "s9-fin", "fin-late").await?.is_none();
+            Ok(gone.then_some(()))
+        },
+    )
     .await?;
-    eprintln!("s9: app with finalizer and its objects gone after {:.1}s", t.elapsed().as_secs_f64());
-    let at = wait_until("s9-fin: deletion events", Duration::from_secs(10), || async {
-        let at = deletions.times();
-        let all = ["ConfigMap/fin", "ConfigMap/fin-late", "Application/s9-fin"]
-            .iter()
-            .all(|k| at.contains_key(*k));
-        Ok(all.then_some(at))
-    })
+    eprintln!(
+        "s9: app with finalizer and its objects gone after {:.1}s",
+        t.elapsed().as_secs_f64()
+    );
+    let at = wait_until(
+        "s9-fin: deletion events",
+        Duration::from_secs(10),
+        || async {
+            let at = deletions.times();
+            let all = ["ConfigMap/fin", "ConfigMap/fin-late", "Application/s9-fin"]
+                .iter()
+                .all(|k| at.contains_key(*k));
+            Ok(all.then_some(at))
+        },
+    )
     .await?;
-    let (fin, late, app) = (at["ConfigMap/fin"], at["ConfigMap/fin-late"], at["Application/s9-fin"]);
+    let (fin, late, app) = (
+        at["ConfigMap/fin"],
+        at["ConfigMap/fin-late"],
+        at["Application/s9-fin"],
+    );
     eprintln!(
         "s9: deleted fin-late at +{}ms, fin at +{}ms, Application at +{}ms",
         late.duration_since(t).as_millis(),
         fin.duration_since(t).as_millis(),
         app.duration_since(t).as_millis()
     );
-    ensure!(fin < app && late < app, "the Application was deleted before its objects");
+    ensure!(
+        fin < app && late < app,
+        "the Application was deleted before its objects"
+    );
     ensure!(late <= fin, "wave 2 object deleted after the wave 0 object");
-    wait_until("s9-nofin: Application deleted", Duration::from_secs(30), || async {
-        Ok(env.app("s9-nofin").await?.is_none().then_some(()))
-    })
+    wait_until(
+        "s9-nofin: Application deleted",
+        Duration::from_secs(30),
+        || async { Ok(env.app("s9-nofin").await?.is_none().then_some(())) },
+    )
     .await?;
     tokio::time::sleep(Duration::from_secs(3)).await;
     for cm in ["fin", "fin-late"] {
@@ -325,7 +437,10 @@ async fn controller_syncs_git_changes_heals_drift_prunes_and_finalizes() {
     run_scenarios(
         &env,
         vec![
-            ("1 auto-sync and git change", Box::pin(auto_sync_and_git_change(&env))),
+            (
+                "1 auto-sync and git change",
+                Box::pin(auto_sync_and_git_change(&env)),
+            ),
             ("2 drift and self-heal", Box::pin(drift_and_self_heal(&env))),
             ("3 prune or keep", Box::pin(prune_or_keep(&env))),
             ("9 finalizer deletion", Box::pin(finalizer_deletion(&env))),
@@ -427,19 +542,36 @@ async fn waves_and_hooks(env: &Env) -> anyhow::Result<()> {
         &[],
         "v1",
     )?;
-    env.create_app(app_manifest(name, &fx.url(), "app", &env.server(dest), ns, json!({"automated": {}})))
-        .await?;
+    env.create_app(app_manifest(
+        name,
+        &fx.url(),
+        "app",
+        &env.server(dest),
+        ns,
+        json!({"automated": {}}),
+    ))
+    .await?;
     let app = env
-        .wait_app(name, "operation finished", SYNC_WAIT, |a| operation_done_at(a, &sha))
+        .wait_app(name, "operation finished", SYNC_WAIT, |a| {
+            operation_done_at(a, &sha)
+        })
         .await?;
-    ensure!(op_phase(&app) == "Succeeded", "s4 operation: {}", brief(&app));
-    let app = env.wait_app(name, "Synced+Healthy", SYNC_WAIT, synced_healthy).await?;
+    ensure!(
+        op_phase(&app) == "Succeeded",
+        "s4 operation: {}",
+        brief(&app)
+    );
+    let app = env
+        .wait_app(name, "Synced+Healthy", SYNC_WAIT, synced_healthy)
+        .await?;
     let results = app["status"]["operationState"]["syncResult"]["resources"]
         .as_array()
         .cloned()
         .unwrap_or_default();
     for hook in ["pre", "post"] {
-        let r = results.iter().find(|r| r["kind"] == "Job" && r["name"] == hook);
+        let r = results
+            .iter()
+            .find(|r| r["kind"] == "Job" && r["name"] == hook);
         ensure!(
             r.is_some_and(|r| r["hookPhase"] == "Succeeded"),
             "hook {hook} not recorded as Succeeded: {}",
@@ -447,13 +579,22 @@ async fn waves_and_hooks(env: &Env) -> anyhow::Result<()> {
         );
     }
     let seen = order.first_seen();
-    let expected = ["Job/pre", "ConfigMap/w-minus-1", "ConfigMap/w-0", "ConfigMap/w-1", "Job/post"];
+    let expected = [
+        "Job/pre",
+        "ConfigMap/w-minus-1",
+        "ConfigMap/w-0",
+        "ConfigMap/w-1",
+        "Job/post",
+    ];
     let rvs: Vec<(String, Option<u64>)> = expected
         .iter()
         .map(|k| (k.to_string(), seen.get(*k).copied()))
         .collect();
     eprintln!("s4: creation resourceVersions {rvs:?}");
-    ensure!(rvs.iter().all(|(_, rv)| rv.is_some()), "objects not seen: {rvs:?}");
+    ensure!(
+        rvs.iter().all(|(_, rv)| rv.is_some()),
+        "objects not seen: {rvs:?}"
+    );
     ensure!(
         rvs.windows(2).all(|w| w[0].1 < w[1].1),
         "objects not created in hook/wave order: {rvs:?}"
@@ -471,24 +612,52 @@ async fn failing_hook(env: &Env) -> anyhow::Result<()> {
     let fx = Fixture::new()?;
     let sha = fx.commit(
         &[
-            ("app/pre.yaml", job_yaml("pre-fails", &[(HOOK, "PreSync"), ("sim.keelson.io/fail", "true")])),
+            (
+                "app/pre.yaml",
+                job_yaml(
+                    "pre-fails",
+                    &[(HOOK, "PreSync"), ("sim.keelson.io/fail", "true")],
+                ),
+            ),
             ("app/cm.yaml", cm_yaml("s5-cm", "x", &[])),
-            ("app/on-fail.yaml", job_yaml("on-fail", &[(HOOK, "SyncFail")])),
+            (
+                "app/on-fail.yaml",
+                job_yaml("on-fail", &[(HOOK, "SyncFail")]),
+            ),
         ],
         &[],
         "v1",
     )?;
-    env.create_app(app_manifest(name, &fx.url(), "app", &env.server(dest), ns, json!({})))
-        .await?;
-    env.wait_app(name, "OutOfSync before the sync", SYNC_WAIT, |a| sync_status(a) == "OutOfSync")
-        .await?;
+    env.create_app(app_manifest(
+        name,
+        &fx.url(),
+        "app",
+        &env.server(dest),
+        ns,
+        json!({}),
+    ))
+    .await?;
+    env.wait_app(name, "OutOfSync before the sync", SYNC_WAIT, |a| {
+        sync_status(a) == "OutOfSync"
+    })
+    .await?;
     env.sync_to(name, &sha).await?;
     let app = env
-        .wait_app(name, "operation finished", SYNC_WAIT, |a| operation_done_at(a, &sha))
+        .wait_app(name, "operation finished", SYNC_WAIT, |a| {
+            operation_done_at(a, &sha)
+        })
         .await?;
-    ensure!(op_phase(&app) == "Failed", "s5 operation phase: {}", brief(&app));
+    ensure!(
+        op_phase(&app) == "Failed",
+        "s5 operation phase: {}",
+        brief(&app)
+    );
     let on_fail = env.live(dest, "batch/v1", "Job", ns, "on-fail").await?;
-    ensure!(on_fail.is_some(), "SyncFail hook Job not on the cluster: {}", brief(&app));
+    ensure!(
+        on_fail.is_some(),
+        "SyncFail hook Job not on the cluster: {}",
+        brief(&app)
+    );
     ensure!(
         env.config_map(dest, ns, "s5-cm").await?.is_none(),
         "the sync phase was applied although PreSync failed"
@@ -510,21 +679,42 @@ async fn rollback(env: &Env) -> anyhow::Result<()> {
     let fx = Fixture::new()?;
     let sha_a = fx.commit(&[("app/cm.yaml", cm_yaml("s6-cm", "A", &[]))], &[], "A")?;
     let sha_b = fx.commit(&[("app/cm.yaml", cm_yaml("s6-cm", "B", &[]))], &[], "B")?;
-    env.create_app(app_manifest(name, &fx.url(), "app", &env.server(dest), ns, json!({})))
-        .await?;
-    env.wait_app(name, "first reconcile", SYNC_WAIT, |a| !sync_status(a).is_empty())
-        .await?;
+    env.create_app(app_manifest(
+        name,
+        &fx.url(),
+        "app",
+        &env.server(dest),
+        ns,
+        json!({}),
+    ))
+    .await?;
+    env.wait_app(name, "first reconcile", SYNC_WAIT, |a| {
+        !sync_status(a).is_empty()
+    })
+    .await?;
     for (sha, value) in [(&sha_a, "A"), (&sha_b, "B")] {
         env.sync_to(name, sha).await?;
         let app = env
-            .wait_app(name, "operation finished", SYNC_WAIT, |a| operation_done_at(a, sha))
+            .wait_app(name, "operation finished", SYNC_WAIT, |a| {
+                operation_done_at(a, sha)
+            })
             .await?;
-        ensure!(op_phase(&app) == "Succeeded", "sync to {value}: {}", brief(&app));
+        ensure!(
+            op_phase(&app) == "Succeeded",
+            "sync to {value}: {}",
+            brief(&app)
+        );
         let cm = env.config_map(dest, ns, "s6-cm").await?;
-        ensure!(data_key(&cm).as_deref() == Some(value), "after sync to {value}: {cm:?}");
+        ensure!(
+            data_key(&cm).as_deref() == Some(value),
+            "after sync to {value}: {cm:?}"
+        );
     }
     let app = env.app(name).await?.context("s6 vanished")?;
-    let history = app["status"]["history"].as_array().cloned().unwrap_or_default();
+    let history = app["status"]["history"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     ensure!(history.len() == 2, "history: {}", brief(&app));
     let entry0 = history
         .iter()
@@ -536,12 +726,20 @@ async fn rollback(env: &Env) -> anyhow::Result<()> {
     let old = entry0["revision"].as_str().unwrap_or(&sha_a).to_string();
     env.sync_to(name, &old).await?;
     let app = env
-        .wait_app(name, "rollback finished", SYNC_WAIT, |a| operation_done_at(a, &old))
+        .wait_app(name, "rollback finished", SYNC_WAIT, |a| {
+            operation_done_at(a, &old)
+        })
         .await?;
     ensure!(op_phase(&app) == "Succeeded", "rollback: {}", brief(&app));
     let cm = env.config_map(dest, ns, "s6-cm").await?;
-    ensure!(data_key(&cm).as_deref() == Some("A"), "after rollback: {cm:?}");
-    let history = app["status"]["history"].as_array().map(Vec::len).unwrap_or(0);
+    ensure!(
+        data_key(&cm).as_deref() == Some("A"),
+        "after rollback: {cm:?}"
+    );
+    let history = app["status"]["history"]
+        .as_array()
+        .map(Vec::len)
+        .unwrap_or(0);
     ensure!(history == 3, "history after rollback has {history} entries");
     if let Some(e) = history_error {
         anyhow::bail!("the rollback worked, but {e}");
@@ -617,7 +815,9 @@ async fn project_denials(env: &Env) -> anyhow::Result<()> {
     }
     for (name, needle) in [("s7-src", "not permitted"), ("s7-dest", "destination")] {
         let app = env
-            .wait_app(name, "InvalidSpecError", SYNC_WAIT, |a| has_condition(a, "InvalidSpecError"))
+            .wait_app(name, "InvalidSpecError", SYNC_WAIT, |a| {
+                has_condition(a, "InvalidSpecError")
+            })
             .await?;
         let messages: Vec<String> = conditions(&app)
             .iter()
@@ -630,18 +830,29 @@ async fn project_denials(env: &Env) -> anyhow::Result<()> {
             "{name}: condition message lacks {needle:?}: {messages:?}"
         );
     }
-    env.wait_app("s7-black", "first reconcile", SYNC_WAIT, |a| !sync_status(a).is_empty())
-        .await?;
+    env.wait_app("s7-black", "first reconcile", SYNC_WAIT, |a| {
+        !sync_status(a).is_empty()
+    })
+    .await?;
     env.sync_to("s7-black", &sha).await?;
     let app = env
-        .wait_app("s7-black", "operation finished", SYNC_WAIT, |a| operation_done_at(a, &sha))
+        .wait_app("s7-black", "operation finished", SYNC_WAIT, |a| {
+            operation_done_at(a, &sha)
+        })
         .await?;
     let op = &app["status"]["operationState"];
     let text = serde_json::to_string(op).unwrap_or_default();
-    eprintln!("s7: s7-black phase {} message {:?}", op["phase"], op["message"]);
+    eprintln!(
+        "s7: s7-black phase {} message {:?}",
+        op["phase"], op["message"]
+    );
     // Argo CD: phase Failed, "one or more synchronization tasks are not valid", and the
     // project message on the resource's result.
-    ensure!(op_phase(&app) == "Failed", "s7-black phase (Argo CD: Failed): {}", brief(&app));
+    ensure!(
+        op_phase(&app) == "Failed",
+        "s7-black phase (Argo CD: Failed): {}",
+        brief(&app)
+    );
     ensure!(
         text.contains("is not permitted in project"),
         "s7-black: no project message: {}",
@@ -672,22 +883,40 @@ async fn unreachable_cluster(env: &Env) -> anyhow::Result<()> {
     fx_good.commit(&[("app/cm.yaml", cm_yaml("s8-cm", "one", &[]))], &[], "v1")?;
     fx_bad.commit(&[("app/cm.yaml", cm_yaml("s8-cm", "one", &[]))], &[], "v1")?;
     let auto = json!({"automated": {"selfHeal": true}});
-    env.create_app(app_manifest("s8-good", &fx_good.url(), "app", &env.server(good), ns, auto.clone()))
-        .await?;
-    env.create_app(app_manifest("s8-bad", &fx_bad.url(), "app", &env.server(bad), ns, auto))
-        .await?;
+    env.create_app(app_manifest(
+        "s8-good",
+        &fx_good.url(),
+        "app",
+        &env.server(good),
+        ns,
+        auto.clone(),
+    ))
+    .await?;
+    env.create_app(app_manifest(
+        "s8-bad",
+        &fx_bad.url(),
+        "app",
+        &env.server(bad),
+        ns,
+        auto,
+    ))
+    .await?;
     let t = Instant::now();
     for name in ["s8-good", "s8-bad"] {
-        env.wait_app(name, "Synced+Healthy", SYNC_WAIT, synced_healthy).await?;
+        env.wait_app(name, "Synced+Healthy", SYNC_WAIT, synced_healthy)
+            .await?;
     }
     let normal = t.elapsed();
     env.sim_faults(1, json!({"unreachable": true})).await?;
     let down = Instant::now();
     // The healthy cluster's app follows Git at the usual pace.
     let sha2 = fx_good.commit(&[("app/cm.yaml", cm_yaml("s8-cm", "two", &[]))], &[], "v2")?;
-    env.wait_app("s8-good", "Synced at the new commit", Duration::from_secs(30), |a| {
-        synced_healthy(a) && sync_revision(a) == sha2
-    })
+    env.wait_app(
+        "s8-good",
+        "Synced at the new commit",
+        Duration::from_secs(30),
+        |a| synced_healthy(a) && sync_revision(a) == sha2,
+    )
     .await?;
     let took = down.elapsed();
     eprintln!(
@@ -696,12 +925,18 @@ async fn unreachable_cluster(env: &Env) -> anyhow::Result<()> {
         normal.as_secs_f64()
     );
     let cm = env.config_map(good, ns, "s8-cm").await?;
-    ensure!(data_key(&cm).as_deref() == Some("two"), "s8-good cm: {cm:?}");
+    ensure!(
+        data_key(&cm).as_deref() == Some("two"),
+        "s8-good cm: {cm:?}"
+    );
     // The unreachable cluster's app reports it.
     let app = env
-        .wait_app("s8-bad", "ComparisonError or Unknown", Duration::from_secs(60), |a| {
-            has_condition(a, "ComparisonError") || sync_status(a) == "Unknown"
-        })
+        .wait_app(
+            "s8-bad",
+            "ComparisonError or Unknown",
+            Duration::from_secs(60),
+            |a| has_condition(a, "ComparisonError") || sync_status(a) == "Unknown",
+        )
         .await?;
     eprintln!(
         "s8: unreachable cluster reported after {:.1}s: sync {} conditions {:?}",
@@ -746,7 +981,10 @@ async fn controller_resumes_an_operation_after_kill_9() {
     .unwrap();
     let result = kill_mid_operation(&mut env).await;
     if let Err(e) = result {
-        panic!("10 kill -9 mid-operation: {e:#}\n--- controller log tail:\n{}", env.controller_log(60));
+        panic!(
+            "10 kill -9 mid-operation: {e:#}\n--- controller log tail:\n{}",
+            env.controller_log(60)
+        );
     }
 }
 
@@ -759,38 +997,74 @@ async fn kill_mid_operation(env: &mut Env) -> anyhow::Result<()> {
             ("app/cm.yaml", cm_yaml("s10-cm", "x", &[])),
             (
                 "app/post.yaml",
-                job_yaml("s10-post", &[(HOOK, "PostSync"), ("sim.keelson.io/ready-delay-ms", "8000")]),
+                job_yaml(
+                    "s10-post",
+                    &[
+                        (HOOK, "PostSync"),
+                        ("sim.keelson.io/ready-delay-ms", "8000"),
+                    ],
+                ),
             ),
         ],
         &[],
         "v1",
     )?;
-    env.create_app(app_manifest(name, &fx.url(), "app", &env.server(dest), ns, json!({})))
-        .await?;
-    env.wait_app(name, "first reconcile", SYNC_WAIT, |a| !sync_status(a).is_empty())
-        .await?;
+    env.create_app(app_manifest(
+        name,
+        &fx.url(),
+        "app",
+        &env.server(dest),
+        ns,
+        json!({}),
+    ))
+    .await?;
+    env.wait_app(name, "first reconcile", SYNC_WAIT, |a| {
+        !sync_status(a).is_empty()
+    })
+    .await?;
     env.sync_to(name, &sha).await?;
     let job = wait_until("the PostSync Job to be created", SYNC_WAIT, || async {
         env.live(dest, "batch/v1", "Job", ns, "s10-post").await
     })
     .await?;
-    let uid = job["metadata"]["uid"].as_str().unwrap_or_default().to_string();
-    let cm_rv = env.config_map(dest, ns, "s10-cm").await?.context("cm missing")?["metadata"]
-        ["resourceVersion"]
+    let uid = job["metadata"]["uid"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let cm_rv = env
+        .config_map(dest, ns, "s10-cm")
+        .await?
+        .context("cm missing")?["metadata"]["resourceVersion"]
         .clone();
     let app = env.app(name).await?.context("app vanished")?;
-    ensure!(op_phase(&app) == "Running", "not mid-operation when killing: {}", brief(&app));
+    ensure!(
+        op_phase(&app) == "Running",
+        "not mid-operation when killing: {}",
+        brief(&app)
+    );
     env.controller.kill9()?;
     eprintln!("s10: controller killed while the PostSync hook runs");
     tokio::time::sleep(Duration::from_secs(1)).await;
     tokio::task::block_in_place(|| env.controller.restart())?;
     let t = Instant::now();
     let app = env
-        .wait_app(name, "operation finished after restart", SYNC_WAIT, |a| operation_done_at(a, &sha))
+        .wait_app(name, "operation finished after restart", SYNC_WAIT, |a| {
+            operation_done_at(a, &sha)
+        })
         .await?;
-    eprintln!("s10: operation finished {:.1}s after the restart", t.elapsed().as_secs_f64());
-    ensure!(op_phase(&app) == "Succeeded", "after restart: {}", brief(&app));
-    let job = env.live(dest, "batch/v1", "Job", ns, "s10-post").await?.context("hook Job gone")?;
+    eprintln!(
+        "s10: operation finished {:.1}s after the restart",
+        t.elapsed().as_secs_f64()
+    );
+    ensure!(
+        op_phase(&app) == "Succeeded",
+        "after restart: {}",
+        brief(&app)
+    );
+    let job = env
+        .live(dest, "batch/v1", "Job", ns, "s10-post")
+        .await?
+        .context("hook Job gone")?;
     ensure!(
         job["metadata"]["uid"] == uid.as_str(),
         "the PostSync Job was recreated after the restart (uid {uid} -> {})",
@@ -798,13 +1072,25 @@ async fn kill_mid_operation(env: &mut Env) -> anyhow::Result<()> {
     );
     let jobs: Api<Job> = Api::namespaced(env.client(dest)?, ns);
     let count = jobs.list(&ListParams::default()).await?.items.len();
-    ensure!(count == 1, "{count} Jobs in the namespace, expected the one hook");
-    let cm = env.config_map(dest, ns, "s10-cm").await?.context("cm gone")?;
+    ensure!(
+        count == 1,
+        "{count} Jobs in the namespace, expected the one hook"
+    );
+    let cm = env
+        .config_map(dest, ns, "s10-cm")
+        .await?
+        .context("cm gone")?;
     ensure!(
         cm["metadata"]["resourceVersion"] == cm_rv,
         "the ConfigMap was rewritten after the restart"
     );
-    let history = app["status"]["history"].as_array().map(Vec::len).unwrap_or(0);
-    ensure!(history == 1, "history has {history} entries after one operation");
+    let history = app["status"]["history"]
+        .as_array()
+        .map(Vec::len)
+        .unwrap_or(0);
+    ensure!(
+        history == 1,
+        "history has {history} entries after one operation"
+    );
     Ok(())
 }

@@ -56,9 +56,16 @@ async fn thousand_apps_on_ten_clusters_reach_synced_and_healthy() {
     let mut env = Env::start(EnvOptions {
         sim_clusters: CLUSTERS,
         repo_servers: 2,
-        controller_args: ["--app-resync", "60s", "--app-resync-jitter", "10s", "--log", "info"]
-            .map(String::from)
-            .to_vec(),
+        controller_args: [
+            "--app-resync",
+            "60s",
+            "--app-resync-jitter",
+            "10s",
+            "--log",
+            "info",
+        ]
+        .map(String::from)
+        .to_vec(),
         label: "scale",
         ..EnvOptions::default()
     })
@@ -102,7 +109,10 @@ async fn thousand_apps_on_ten_clusters_reach_synced_and_healthy() {
         .filter_map(|r| r.err().map(|e| format!("{e:#}")))
         .collect();
     assert!(failed.is_empty(), "creating apps failed: {failed:?}");
-    eprintln!("scale: {APPS} apps created in {:.1}s", started.elapsed().as_secs_f64());
+    eprintln!(
+        "scale: {APPS} apps created in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
     let mut last_print = Instant::now();
     let mut done = 0;
     let mut summary = String::new();

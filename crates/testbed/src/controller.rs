@@ -113,7 +113,11 @@ impl ControllerProcess {
     /// The stderr log files of every run so far, oldest first.
     pub fn stderr_logs(&self) -> Vec<PathBuf> {
         (1..=self.run)
-            .map(|r| self.dir.path().join(format!("keelson-controller-{r}.stderr.log")))
+            .map(|r| {
+                self.dir
+                    .path()
+                    .join(format!("keelson-controller-{r}.stderr.log"))
+            })
             .collect()
     }
 }

@@ -13,7 +13,9 @@ use anyhow::{Context, bail};
 use base64::Engine;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use keelson_testbed::{ControllerProcess, GitRepo, KubeApiServer, RepoServerProcess, Sim, SimOptions};
+use keelson_testbed::{
+    ControllerProcess, GitRepo, KubeApiServer, RepoServerProcess, Sim, SimOptions,
+};
 use kube::api::{
     Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ObjectMeta, Patch,
     PatchParams, PostParams,
@@ -76,7 +78,10 @@ impl Drop for Env {
         let dir = std::path::PathBuf::from(dir);
         let _ = std::fs::create_dir_all(&dir);
         for (i, path) in self.controller.stderr_logs().iter().enumerate() {
-            let _ = std::fs::copy(path, dir.join(format!("{}-controller-{}.log", self.label, i + 1)));
+            let _ = std::fs::copy(
+                path,
+                dir.join(format!("{}-controller-{}.log", self.label, i + 1)),
+            );
         }
     }
 }
@@ -311,7 +316,12 @@ impl Env {
     }
 
     /// A ConfigMap on a destination (None when absent).
-    pub async fn config_map(&self, dest: Dest, ns: &str, name: &str) -> anyhow::Result<Option<Value>> {
+    pub async fn config_map(
+        &self,
+        dest: Dest,
+        ns: &str,
+        name: &str,
+    ) -> anyhow::Result<Option<Value>> {
         self.live(dest, "v1", "ConfigMap", ns, name).await
     }
 
@@ -321,7 +331,9 @@ impl Env {
         let admin = keelson_testbed::build_client(
             "sim admin",
             &format!("https://{}", info.listen),
-            info.admin_token.as_deref().context("the sim printed no admin token")?,
+            info.admin_token
+                .as_deref()
+                .context("the sim printed no admin token")?,
             self.sim.ca_pem(),
         )?;
         let name = &self.sim.cluster(i)?.name;
@@ -356,7 +368,9 @@ impl Env {
 async fn prepare_management(mgmt: &kube::Client, sim: &Sim) -> anyhow::Result<()> {
     let crds: Api<CustomResourceDefinition> = Api::all(mgmt.clone());
     for crd in keelson_model::crds::all() {
-        create_ignoring_conflict(&crds, &crd).await.context("installing the CRDs")?;
+        create_ignoring_conflict(&crds, &crd)
+            .await
+            .context("installing the CRDs")?;
     }
     let ns: Api<Namespace> = Api::all(mgmt.clone());
     let namespace = Namespace {
@@ -368,7 +382,9 @@ async fn prepare_management(mgmt: &kube::Client, sim: &Sim) -> anyhow::Result<()
     };
     create_ignoring_conflict(&ns, &namespace).await?;
     let secrets: Api<Secret> = Api::namespaced(mgmt.clone(), NS);
-    let ca = sim.ca_pem().map(|pem| base64::engine::general_purpose::STANDARD.encode(pem));
+    let ca = sim
+        .ca_pem()
+        .map(|pem| base64::engine::general_purpose::STANDARD.encode(pem));
     for c in sim.clusters() {
         let tls = match &ca {
             Some(ca) => json!({"caData": ca}),
@@ -398,9 +414,11 @@ async fn prepare_management(mgmt: &kube::Client, sim: &Sim) -> anyhow::Result<()
     }
     // The CRDs must be served before the controller's watches start.
     let apps: Api<DynamicObject> = Api::namespaced_with(mgmt.clone(), NS, &app_resource());
-    wait_until("the Application CRD to be served", Duration::from_secs(30), || async {
-        Ok(apps.list(&Default::default()).await.ok().map(|_| ()))
-    })
+    wait_until(
+        "the Application CRD to be served",
+        Duration::from_secs(30),
+        || async { Ok(apps.list(&Default::default()).await.ok().map(|_| ())) },
+    )
     .await
 }
 
@@ -436,8 +454,14 @@ pub fn brief(app: &Value) -> String {
         .map(|rs| {
             rs.iter()
                 .map(|r| {
-                    json!([r["kind"], r["name"], r["status"], r["health"]["status"],
-                        r["requiresPruning"], r["hook"]])
+                    json!([
+                        r["kind"],
+                        r["name"],
+                        r["status"],
+                        r["health"]["status"],
+                        r["requiresPruning"],
+                        r["hook"]
+                    ])
                 })
                 .collect()
         })
@@ -479,7 +503,9 @@ pub fn sync_revision(app: &Value) -> &str {
 
 /// `status.operationState.phase`.
 pub fn op_phase(app: &Value) -> &str {
-    app["status"]["operationState"]["phase"].as_str().unwrap_or("")
+    app["status"]["operationState"]["phase"]
+        .as_str()
+        .unwrap_or("")
 }
 
 /// Synced and Healthy.
@@ -494,7 +520,10 @@ pub fn has_condition(app: &Value, type_: &str) -> bool {
 
 /// The conditions.
 pub fn conditions(app: &Value) -> Vec<Value> {
-    app["status"]["conditions"].as_array().cloned().unwrap_or_default()
+    app["status"]["conditions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
 }
 
 /// The operation requested for `revision` finished: no pending `operation`, a terminal
@@ -507,7 +536,9 @@ pub fn operation_done_at(app: &Value, revision: &str) -> bool {
 
 /// `status.operationState.syncResult.revision`.
 pub fn result_revision(app: &Value) -> &str {
-    app["status"]["operationState"]["syncResult"]["revision"].as_str().unwrap_or("")
+    app["status"]["operationState"]["syncResult"]["revision"]
+        .as_str()
+        .unwrap_or("")
 }
 
 /// `status.resources` entry of a kind/name.
@@ -599,7 +630,12 @@ impl Fixture {
     }
 
     /// Writes `files`, removes `removed`, commits and returns the new SHA.
-    pub fn commit(&self, files: &[(&str, String)], removed: &[&str], msg: &str) -> anyhow::Result<String> {
+    pub fn commit(
+        &self,
+        files: &[(&str, String)],
+        removed: &[&str],
+        msg: &str,
+    ) -> anyhow::Result<String> {
         for (path, text) in files {
             self.repo.write(path, text)?;
         }
@@ -610,11 +646,14 @@ impl Fixture {
     }
 }
 
+/// A named scenario future borrowing the environment.
+pub type Scenario<'a> = (
+    &'static str,
+    std::pin::Pin<Box<dyn Future<Output = anyhow::Result<()>> + 'a>>,
+);
+
 /// Runs named scenarios concurrently and fails with every failure (each printed).
-pub async fn run_scenarios(
-    env: &Env,
-    scenarios: Vec<(&'static str, std::pin::Pin<Box<dyn Future<Output = anyhow::Result<()>> + '_>>)>,
-) {
+pub async fn run_scenarios(env: &Env, scenarios: Vec<Scenario<'_>>) {
     let names: Vec<&str> = scenarios.iter().map(|(n, _)| *n).collect();
     let started = Instant::now();
     let results = futures::future::join_all(scenarios.into_iter().map(|(name, fut)| async move {
@@ -633,7 +672,10 @@ pub async fn run_scenarios(
         .zip(results)
         .filter_map(|(n, r)| r.err().map(|e| format!("--- {n}: {e:#}")))
         .collect();
-    eprintln!("scenarios done after {:.1}s", started.elapsed().as_secs_f64());
+    eprintln!(
+        "scenarios done after {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
     if !failures.is_empty() {
         panic!(
             "{} scenario(s) failed:\n{}\n--- controller log tail:\n{}",
