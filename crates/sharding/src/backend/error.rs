@@ -41,12 +41,6 @@ pub enum CoordinationError {
         #[source]
         source: etcd_client::Error,
     },
-    /// etcd closed a lease keep-alive stream without answering.
-    #[error("etcd closed the keep-alive stream of lease {lease:x} without an answer")]
-    KeepAliveClosed {
-        /// The etcd lease id.
-        lease: i64,
-    },
     /// A claim was attempted before the first successful renewal (etcd claims are
     /// attached to the member lease, which does not exist yet).
     #[error("claiming unit {unit} before the member lease exists: renew first")]

@@ -140,19 +140,20 @@ impl EtcdCoordination {
         Ok(granted.id())
     }
 
-    /// One keep-alive request; whether the lease was still alive.
+    /// One keep-alive request and its answer; whether the lease was still alive.
     async fn keep_alive(&self, lease: i64) -> Result<bool, CoordinationError> {
         const STEP: &str = "keeping the member lease alive";
         let mut client = self.client.clone();
-        let exchange = async move {
-            // `lease_keep_alive` sends the first (and only) request itself; the keeper is
-            // held until the answer arrives so the request stream stays open.
-            let (_keeper, mut answers) = client.lease_keep_alive(lease).await?;
-            answers.message().await
-        };
-        match self.bounded(STEP, exchange).await? {
-            Some(answer) => Ok(answer.ttl() > 0),
-            None => Err(CoordinationError::KeepAliveClosed { lease }),
+        // `lease_keep_alive` sends the request and reads the answer itself; an answer with
+        // TTL 0 (the lease expired or was revoked) is its `LeaseKeepAliveError`. The
+        // returned stream is dropped at once, so each renewal is exactly one request.
+        match self.bounded(STEP, client.lease_keep_alive(lease)).await {
+            Ok(_) => Ok(true),
+            Err(CoordinationError::Etcd {
+                source: etcd_client::Error::LeaseKeepAliveError(message),
+                ..
+            }) if message.contains("not found") => Ok(false),
+            Err(e) => Err(e),
         }
     }
 
