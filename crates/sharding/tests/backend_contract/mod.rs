@@ -27,9 +27,17 @@ pub fn taken(outcome: ClaimOutcome) -> Result<ClaimRecord> {
 /// The first renew creates the member record; each later one changes its version.
 pub async fn renew_creates_then_changes_version<C: Coordination>(c: &C) -> Result<()> {
     let id = c.replica_id().to_string();
-    ensure!(member(c, &id).await?.is_none(), "{id} is a member before renewing");
-    ensure!(c.renew().await? == Renewal::Created, "first renew did not create");
-    let first = member(c, &id).await?.context("no member record after renew")?;
+    ensure!(
+        member(c, &id).await?.is_none(),
+        "{id} is a member before renewing"
+    );
+    ensure!(
+        c.renew().await? == Renewal::Created,
+        "first renew did not create"
+    );
+    let first = member(c, &id)
+        .await?
+        .context("no member record after renew")?;
     let mut seen = vec![first.version.clone()];
     for _ in 0..3 {
         ensure!(c.renew().await? == Renewal::Renewed, "renew did not renew");
@@ -56,7 +64,10 @@ pub async fn members_lists_all<C: Coordination>(replicas: &[&C]) -> Result<()> {
         .map(|m| m.id)
         .collect();
     ids.sort();
-    let mut want: Vec<String> = replicas.iter().map(|r| r.replica_id().to_string()).collect();
+    let mut want: Vec<String> = replicas
+        .iter()
+        .map(|r| r.replica_id().to_string())
+        .collect();
     want.sort();
     ensure!(ids == want, "members {ids:?}, want {want:?}");
     Ok(())
@@ -80,8 +91,13 @@ pub async fn claim_races_have_one_winner<C: Coordination>(a: &C, b: &C) -> Resul
             }
             (x, y) => bail!("race {i}: outcomes {x:?} and {y:?}, want one taken and one conflict"),
         };
-        let stored = claim_of(a, &unit).await?.context("winner's claim not stored")?;
-        ensure!(stored == winner, "race {i}: stored {stored:?}, winner {winner:?}");
+        let stored = claim_of(a, &unit)
+            .await?
+            .context("winner's claim not stored")?;
+        ensure!(
+            stored == winner,
+            "race {i}: stored {stored:?}, winner {winner:?}"
+        );
     }
     eprintln!("claim races won: a={} b={}", wins[0], wins[1]);
     Ok(())
@@ -92,14 +108,20 @@ pub async fn claim_races_have_one_winner<C: Coordination>(a: &C, b: &C) -> Resul
 pub async fn takeover_needs_the_current_version<C: Coordination>(a: &C, b: &C) -> Result<()> {
     let unit = "takeover";
     let first = taken(a.claim(unit, None).await?)?;
-    ensure!(first.holder == a.replica_id() && first.unit == unit, "{first:?}");
+    ensure!(
+        first.holder == a.replica_id() && first.unit == unit,
+        "{first:?}"
+    );
     ensure!(
         b.claim(unit, None).await? == ClaimOutcome::Conflict,
         "creating an existing claim did not conflict"
     );
     let second = taken(b.claim(unit, Some(&first)).await?)?;
     ensure!(second.holder == b.replica_id(), "{second:?}");
-    ensure!(second.version != first.version, "version unchanged by takeover");
+    ensure!(
+        second.version != first.version,
+        "version unchanged by takeover"
+    );
     ensure!(
         claim_of(a, unit).await? == Some(second.clone()),
         "stored claim is not the takeover"
@@ -140,14 +162,29 @@ pub async fn resign_removes_member_and_claims<C: Coordination>(a: &C, b: &C) -> 
     let mine = taken(a.claim("resign-a", None).await?)?;
     let theirs = taken(b.claim("resign-b", None).await?)?;
     a.resign().await?;
-    ensure!(member(b, a.replica_id()).await?.is_none(), "member survived resign");
-    ensure!(member(b, b.replica_id()).await?.is_some(), "resign removed another member");
-    ensure!(claim_of(b, &mine.unit).await?.is_none(), "claim survived resign");
+    ensure!(
+        member(b, a.replica_id()).await?.is_none(),
+        "member survived resign"
+    );
+    ensure!(
+        member(b, b.replica_id()).await?.is_some(),
+        "resign removed another member"
+    );
+    ensure!(
+        claim_of(b, &mine.unit).await?.is_none(),
+        "claim survived resign"
+    );
     ensure!(
         claim_of(b, &theirs.unit).await? == Some(theirs),
         "resign touched another replica's claim"
     );
-    ensure!(a.renew().await? == Renewal::Created, "renew after resign did not create");
-    ensure!(member(b, a.replica_id()).await?.is_some(), "member not back after renew");
+    ensure!(
+        a.renew().await? == Renewal::Created,
+        "renew after resign did not create"
+    );
+    ensure!(
+        member(b, a.replica_id()).await?.is_some(),
+        "member not back after renew"
+    );
     Ok(())
 }
