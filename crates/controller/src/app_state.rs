@@ -122,17 +122,19 @@ fn ready_cluster(
         .entry(&destination.server)
         .map_err(|e| not_ready(e.to_string(), false))?;
     let status = entry.cache.status();
+    if let ConnectionState::Failed(msg) = &status.connection {
+        // Stale data must not be reported as the truth: once a request to the cluster
+        // fails, its apps are Unknown until the cache reconnects.
+        return Err(not_ready(
+            format!("failed to sync cluster {}: {msg}", destination.server),
+            false,
+        ));
+    }
     if !status.synced {
-        return Err(match status.connection {
-            ConnectionState::Failed(msg) => not_ready(
-                format!("failed to sync cluster {}: {msg}", destination.server),
-                false,
-            ),
-            _ => not_ready(
-                format!("cluster {} cache is still syncing", destination.server),
-                true,
-            ),
-        });
+        return Err(not_ready(
+            format!("cluster {} cache is still syncing", destination.server),
+            true,
+        ));
     }
     Ok(entry)
 }

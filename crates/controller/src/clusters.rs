@@ -230,4 +230,14 @@ impl ClusterRegistry {
         inner.entries.insert(server, entry.clone());
         Ok(entry)
     }
+
+    /// The registered clusters (from Secrets).
+    pub fn specs(&self) -> Vec<ClusterSpec> {
+        self.inner.read().specs.values().cloned().collect()
+    }
+
+    /// Stops the caches of clusters for which `keep` is false.
+    pub fn retain(&self, keep: impl Fn(&str) -> bool) {
+        self.inner.write().entries.retain(|server, _| keep(server));
+    }
 }

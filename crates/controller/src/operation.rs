@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use keelson_model::operation::{OperationState, SyncOperationResult};
+use keelson_model::operation::{OperationState, ResourceResult, ResultCode, SyncOperationResult};
 use keelson_model::{Application, OperationPhase, ResourceKey};
 use keelson_reconcile::history::{append_history, history_entry};
 use keelson_reconcile::project::{ResourceDenial, resource_denial, resource_denied_message};
@@ -142,6 +142,23 @@ async fn process(shared: &Arc<Shared>, key: &AppKey) {
                     .add_after(key.clone(), shared.settings.operation_poll);
                 return;
             }
+            Err(Prepare::Invalid(results)) => {
+                op_state.sync_result = Some(SyncOperationResult {
+                    resources: Some(results),
+                    ..SyncOperationResult::default()
+                });
+                finish(
+                    shared,
+                    key,
+                    &app,
+                    &mut op_state,
+                    None,
+                    OperationPhase::Failed,
+                    "one or more synchronization tasks are not valid".to_owned(),
+                )
+                .await;
+                return;
+            }
             Err(Prepare::Fail(message)) => {
                 finish(
                     shared,
@@ -176,6 +193,43 @@ enum Prepare {
     NotYet(String),
     /// The operation fails with this message.
     Fail(String),
+    /// Some tasks are not permitted by the project: the operation fails with these
+    /// per-resource results (Argo CD: "one or more synchronization tasks are not valid").
+    Invalid(Vec<ResourceResult>),
+}
+
+/// A `SyncFailed` result for every task the project does not permit.
+fn denied_results(
+    state: &crate::app_state::AppState,
+    plan: &Plan,
+    project: &str,
+) -> Vec<ResourceResult> {
+    let mut out = Vec::new();
+    for task in &plan.tasks {
+        let k = &task.key;
+        let ns = (!k.namespace.is_empty()).then_some(k.namespace.as_str());
+        let server = &state.destination.server;
+        let name = Some(state.destination.name.as_str());
+        let Some(denial) = resource_denial(&state.project, &k.group, &k.kind, ns, server, name)
+        else {
+            continue;
+        };
+        let shown_ns = (denial == ResourceDenial::Namespace).then_some(k.namespace.as_str());
+        out.push(ResourceResult {
+            group: Some(k.group.clone()),
+            version: Some(task.version().to_owned()),
+            kind: k.kind.clone(),
+            namespace: Some(k.namespace.clone()),
+            name: k.name.clone(),
+            status: Some(ResultCode::SyncFailed),
+            message: Some(resource_denied_message(
+                &k.group, &k.kind, shown_ns, project,
+            )),
+            sync_phase: Some(task.phase),
+            ..ResourceResult::default()
+        });
+    }
+    out
 }
 
 /// Plans the operation from the app's state at the operation's revision(s); resumes the
@@ -239,17 +293,9 @@ async fn prepare(
     }
     let plan = plan_sync(&input).map_err(|e| Prepare::Fail(e.to_string()))?;
     let project = app.spec.project_or_default();
-    for task in &plan.tasks {
-        let k = &task.key;
-        let ns = (!k.namespace.is_empty()).then_some(k.namespace.as_str());
-        let server = &state.destination.server;
-        let name = Some(state.destination.name.as_str());
-        if let Some(denial) = resource_denial(&state.project, &k.group, &k.kind, ns, server, name) {
-            let ns = (denial == ResourceDenial::Namespace).then_some(k.namespace.as_str());
-            return Err(Prepare::Fail(resource_denied_message(
-                &k.group, &k.kind, ns, project,
-            )));
-        }
+    let denied = denied_results(&state, &plan, project);
+    if !denied.is_empty() {
+        return Err(Prepare::Invalid(denied));
     }
     let results = op_state
         .sync_result

@@ -1,0 +1,103 @@
+//! The controller's side of the sharded fleet: a fence backed by the shard manager's
+//! ownership, the cluster list (with app counts) the manager assigns, and following
+//! ownership changes — caches of clusters no longer held are stopped and every app is
+//! re-examined.
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::sync::{Arc, Weak};
+
+use keelson_sharding::manager::ClusterSource;
+use keelson_sharding::ownership::Ownership;
+use keelson_sharding::unit::ClusterInfo;
+
+use crate::clusters::IN_CLUSTER_SERVER;
+use crate::fence::AppFence;
+use crate::shared::{Shared, app_key};
+
+/// Annotation on a cluster Secret splitting the cluster into this many units.
+pub const SHARD_BUCKETS_ANNOTATION: &str = "keelson.io/shard-buckets";
+
+/// A fence over the fleet's claims.
+#[derive(Debug, Clone)]
+pub struct ShardFence(pub Arc<Ownership>);
+
+impl AppFence for ShardFence {
+    fn owns(&self, server: &str, app_key: &str) -> bool {
+        self.0.owns(server, app_key)
+    }
+
+    fn begin_step(&self, server: &str, app_key: &str) -> Option<Box<dyn Any + Send>> {
+        self.0
+            .begin_step(server, app_key)
+            .map(|g| Box::new(g) as Box<dyn Any + Send>)
+    }
+
+    fn unit_name(&self, server: &str, app_key: &str) -> String {
+        self.0.unit_of(server, app_key).to_string()
+    }
+}
+
+/// The clusters known to a controller, with how many apps target each.
+pub(crate) struct FleetClusters(pub Weak<Shared>);
+
+impl ClusterSource for FleetClusters {
+    fn clusters(&self) -> Vec<ClusterInfo> {
+        let Some(shared) = self.0.upgrade() else {
+            return Vec::new();
+        };
+        let mut counts: HashMap<String, u64> = HashMap::new();
+        for app in shared.apps.state() {
+            if let Ok(d) = shared.clusters.resolve(&app.spec.destination) {
+                *counts.entry(d.server).or_default() += 1;
+            }
+        }
+        let mut out = Vec::new();
+        for spec in shared.clusters.specs() {
+            let server = spec.server.trim_end_matches('/').to_owned();
+            out.push(ClusterInfo {
+                apps: counts.remove(&server).unwrap_or(0),
+                buckets: spec
+                    .annotations
+                    .get(SHARD_BUCKETS_ANNOTATION)
+                    .and_then(|v| v.trim().parse().ok())
+                    .filter(|k| *k > 1),
+                pinned_shard: spec.shard,
+                id: spec.secret.clone(),
+                server,
+            });
+        }
+        if let Some(apps) = counts.remove(IN_CLUSTER_SERVER) {
+            out.push(ClusterInfo {
+                server: IN_CLUSTER_SERVER.to_owned(),
+                id: String::new(),
+                apps,
+                buckets: None,
+                pinned_shard: None,
+            });
+        }
+        out
+    }
+}
+
+/// Follows ownership changes: stops caches of clusters no longer held, re-examines apps.
+pub(crate) async fn follow_ownership(shared: Arc<Shared>, ownership: Arc<Ownership>) {
+    let mut rx = ownership.subscribe();
+    while rx.changed().await.is_ok() {
+        let held = ownership.held_servers();
+        shared.clusters.retain(|server| held.contains(server));
+        tracing::info!(units = ownership.held_units().len(), "ownership changed");
+        for app in shared.apps.state() {
+            shared.refresh_queue.add(app_key(
+                app.metadata.namespace.as_deref().unwrap_or_default(),
+                app.metadata.name.as_deref().unwrap_or_default(),
+            ));
+            if app.operation.is_some() {
+                shared.operation_queue.add(app_key(
+                    app.metadata.namespace.as_deref().unwrap_or_default(),
+                    app.metadata.name.as_deref().unwrap_or_default(),
+                ));
+            }
+        }
+    }
+}
