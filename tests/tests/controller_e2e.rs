@@ -22,6 +22,7 @@ use serde_json::{Value, json};
 const SYNC_WAIT: Duration = Duration::from_secs(90);
 const WAVE: &str = "argocd.argoproj.io/sync-wave";
 const HOOK: &str = "argocd.argoproj.io/hook";
+const HOOK_DELETE_POLICY: &str = "argocd.argoproj.io/hook-delete-policy";
 const FINALIZER: &str = "resources-finalizer.argocd.argoproj.io";
 
 fn data_key(cm: &Option<Value>) -> Option<String> {
@@ -91,6 +92,22 @@ async fn auto_sync_and_git_change(env: &Env) -> anyhow::Result<()> {
         data_key(&cm).as_deref() == Some("two"),
         "cm-a not updated: {cm:?}"
     );
+    // A hard refresh request is served and its annotation removed.
+    let before = env.app(name).await?.context("s1 vanished")?["status"]["reconciledAt"].clone();
+    env.patch_app(
+        name,
+        json!({"metadata": {"annotations": {"argocd.argoproj.io/refresh": "hard"}}}),
+    )
+    .await?;
+    env.wait_app(
+        name,
+        "refresh annotation removed",
+        Duration::from_secs(20),
+        |a| a["metadata"]["annotations"]["argocd.argoproj.io/refresh"].is_null(),
+    )
+    .await?;
+    let after = env.app(name).await?.context("s1 vanished")?["status"]["reconciledAt"].clone();
+    eprintln!("s1: hard refresh served (reconciledAt {before} -> {after})");
     Ok(())
 }
 
@@ -538,6 +555,13 @@ async fn waves_and_hooks(env: &Env) -> anyhow::Result<()> {
             ("app/w0.yaml", cm_yaml("w-0", "x", &[])),
             ("app/w1.yaml", cm_yaml("w-1", "x", &[(WAVE, "1")])),
             ("app/post.yaml", job_yaml("post", &[(HOOK, "PostSync")])),
+            (
+                "app/post-cleanup.yaml",
+                job_yaml(
+                    "post-cleanup",
+                    &[(HOOK, "PostSync"), (HOOK_DELETE_POLICY, "HookSucceeded")],
+                ),
+            ),
         ],
         &[],
         "v1",
@@ -578,6 +602,23 @@ async fn waves_and_hooks(env: &Env) -> anyhow::Result<()> {
             brief(&app)
         );
     }
+    wait_until(
+        "s4: HookSucceeded hook deleted after success",
+        Duration::from_secs(20),
+        || async {
+            let job = env
+                .live(dest, "batch/v1", "Job", ns, "post-cleanup")
+                .await?;
+            Ok(job.is_none().then_some(()))
+        },
+    )
+    .await?;
+    ensure!(
+        env.live(dest, "batch/v1", "Job", ns, "post")
+            .await?
+            .is_some(),
+        "the PostSync hook without delete policy was deleted"
+    );
     let seen = order.first_seen();
     let expected = [
         "Job/pre",
@@ -747,6 +788,75 @@ async fn rollback(env: &Env) -> anyhow::Result<()> {
     Ok(())
 }
 
+// ---------------------------------------------------------------- scenario 11
+
+/// A second operation starts from a fresh operationState: while it runs, nothing of the
+/// previous operation (finishedAt, syncResult of the old revision) is shown.
+async fn second_operation_state_is_fresh(env: &Env) -> anyhow::Result<()> {
+    let (dest, ns, name) = (Dest::Sim(0), "s11", "s11-fresh");
+    env.namespace(dest, ns).await?;
+    let fx = Fixture::new()?;
+    let slow_hook = job_yaml(
+        "s11-post",
+        &[
+            (HOOK, "PostSync"),
+            ("sim.keelson.io/ready-delay-ms", "4000"),
+        ],
+    );
+    let sha_a = fx.commit(
+        &[
+            ("app/cm.yaml", cm_yaml("s11-cm", "A", &[])),
+            ("app/post.yaml", slow_hook),
+        ],
+        &[],
+        "A",
+    )?;
+    let sha_b = fx.commit(&[("app/cm.yaml", cm_yaml("s11-cm", "B", &[]))], &[], "B")?;
+    env.create_app(app_manifest(
+        name,
+        &fx.url(),
+        "app",
+        &env.server(dest),
+        ns,
+        json!({}),
+    ))
+    .await?;
+    env.wait_app(name, "first reconcile", SYNC_WAIT, |a| {
+        !sync_status(a).is_empty()
+    })
+    .await?;
+    env.sync_to(name, &sha_a).await?;
+    let app = env
+        .wait_app(name, "sync to A finished", SYNC_WAIT, |a| {
+            operation_done_at(a, &sha_a)
+        })
+        .await?;
+    ensure!(op_phase(&app) == "Succeeded", "sync to A: {}", brief(&app));
+    env.sync_to(name, &sha_b).await?;
+    let running = env
+        .wait_app(name, "sync to B running", SYNC_WAIT, |a| {
+            op_phase(a) == "Running"
+                && a["status"]["operationState"]["operation"]["sync"]["revision"] == sha_b.as_str()
+        })
+        .await?;
+    let state = running["status"]["operationState"].clone();
+    let stale_finished = !state["finishedAt"].is_null();
+    let stale_result = state["syncResult"]["revision"] == sha_a.as_str();
+    let app = env
+        .wait_app(name, "sync to B finished", SYNC_WAIT, |a| {
+            operation_done_at(a, &sha_b)
+        })
+        .await?;
+    ensure!(op_phase(&app) == "Succeeded", "sync to B: {}", brief(&app));
+    ensure!(
+        !stale_finished && !stale_result,
+        "the running operation to B showed the previous operation's state: finishedAt {} syncResult.revision {} (A = {sha_a}, B = {sha_b})",
+        state["finishedAt"],
+        state["syncResult"]["revision"]
+    );
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn controller_runs_waves_hooks_failures_and_rollbacks() {
     let env = Env::start(EnvOptions {
@@ -761,6 +871,10 @@ async fn controller_runs_waves_hooks_failures_and_rollbacks() {
             ("4 waves and hooks", Box::pin(waves_and_hooks(&env))),
             ("5 failing PreSync hook", Box::pin(failing_hook(&env))),
             ("6 rollback", Box::pin(rollback(&env))),
+            (
+                "11 second operation state is fresh",
+                Box::pin(second_operation_state_is_fresh(&env)),
+            ),
         ],
     )
     .await;
