@@ -185,6 +185,18 @@ async fn drift_and_self_heal(env: &Env) -> anyhow::Result<()> {
         synced_healthy,
     )
     .await?;
+    // An object deleted by someone else is recreated by self-heal.
+    let cms: Api<ConfigMap> = Api::namespaced(env.client(dest)?, "s2-heal");
+    cms.delete("drift", &Default::default()).await?;
+    wait_until(
+        "s2-heal: deleted object recreated by self-heal",
+        Duration::from_secs(60),
+        || async {
+            let cm = env.config_map(dest, "s2-heal", "drift").await?;
+            Ok((data_key(&cm).as_deref() == Some("git")).then_some(()))
+        },
+    )
+    .await?;
     // Two more resync periods: the app without selfHeal must not touch the drift.
     tokio::time::sleep(Duration::from_secs(12)).await;
     let app = env.app("s2-noheal").await?.context("s2-noheal vanished")?;
@@ -461,6 +473,7 @@ async fn controller_syncs_git_changes_heals_drift_prunes_and_finalizes() {
             ("2 drift and self-heal", Box::pin(drift_and_self_heal(&env))),
             ("3 prune or keep", Box::pin(prune_or_keep(&env))),
             ("9 finalizer deletion", Box::pin(finalizer_deletion(&env))),
+            ("14 CreateNamespace", Box::pin(create_namespace(&env))),
         ],
     )
     .await;
@@ -1076,9 +1089,191 @@ async fn controller_enforces_projects_and_isolates_unreachable_clusters() {
         vec![
             ("7 AppProject denials", Box::pin(project_denials(&env))),
             ("8 unreachable cluster", Box::pin(unreachable_cluster(&env))),
+            ("13 broken manifests", Box::pin(broken_manifests(&env))),
         ],
     )
     .await;
+}
+
+// ---------------------------------------------------------------- scenario 13
+
+/// A source that does not render (broken YAML) gives a ComparisonError and applies
+/// nothing; the fixing commit syncs.
+async fn broken_manifests(env: &Env) -> anyhow::Result<()> {
+    let (dest, ns, name) = (Dest::InCluster, "s13", "s13-broken");
+    env.namespace(dest, ns).await?;
+    let fx = Fixture::new()?;
+    fx.commit(
+        &[
+            ("app/good.yaml", cm_yaml("s13-good", "x", &[])),
+            (
+                "app/bad.yaml",
+                "kind: ConfigMap\nmetadata: [unclosed\n".to_string(),
+            ),
+        ],
+        &[],
+        "broken",
+    )?;
+    env.create_app(app_manifest(
+        name,
+        &fx.url(),
+        "app",
+        &env.server(dest),
+        ns,
+        json!({"automated": {}}),
+    ))
+    .await?;
+    let app = env
+        .wait_app(name, "a ComparisonError about the source", SYNC_WAIT, |a| {
+            conditions(a).iter().any(|c| {
+                c["type"] == "ComparisonError"
+                    && !c["message"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .contains("still syncing")
+            })
+        })
+        .await?;
+    eprintln!(
+        "s13: broken source: sync {} conditions {:?}",
+        sync_status(&app),
+        conditions(&app)
+    );
+    ensure!(
+        env.config_map(dest, ns, "s13-good").await?.is_none(),
+        "a ConfigMap of a source that does not render was applied"
+    );
+    let sha = fx.commit(&[], &["app/bad.yaml"], "fixed")?;
+    let app = env
+        .wait_app(name, "Synced after the fix", SYNC_WAIT, |a| {
+            synced_healthy(a) && sync_revision(a) == sha
+        })
+        .await?;
+    ensure!(
+        !has_condition(&app, "ComparisonError"),
+        "ComparisonError kept after the fix: {}",
+        brief(&app)
+    );
+    ensure!(env.config_map(dest, ns, "s13-good").await?.is_some());
+    Ok(())
+}
+
+// ---------------------------------------------------------------- scenario 14
+
+/// CreateNamespace=true creates a missing destination namespace (in-cluster, real
+/// kube-apiserver) before the app's objects.
+async fn create_namespace(env: &Env) -> anyhow::Result<()> {
+    let (dest, ns, name) = (Dest::InCluster, "s14-created", "s14-create-ns");
+    let fx = Fixture::new()?;
+    fx.commit(&[("app/cm.yaml", cm_yaml("s14-cm", "x", &[]))], &[], "v1")?;
+    env.create_app(app_manifest(
+        name,
+        &fx.url(),
+        "app",
+        &env.server(dest),
+        ns,
+        json!({"automated": {}, "syncOptions": ["CreateNamespace=true"]}),
+    ))
+    .await?;
+    env.wait_app(name, "Synced+Healthy", SYNC_WAIT, synced_healthy)
+        .await?;
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(env.client(dest)?);
+    ensure!(
+        namespaces.get_opt(ns).await?.is_some(),
+        "namespace {ns} not created"
+    );
+    ensure!(
+        env.config_map(dest, ns, "s14-cm").await?.is_some(),
+        "s14-cm missing"
+    );
+    Ok(())
+}
+
+// ---------------------------------------------------------------- scenario 12
+
+/// One of two repo-servers crashes: apps keep following Git through the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn controller_survives_a_repo_server_crash() {
+    let mut env = Env::start(EnvOptions {
+        repo_servers: 2,
+        label: "repo-server-crash",
+        ..EnvOptions::default()
+    })
+    .await
+    .unwrap();
+    if let Err(e) = repo_server_crash(&mut env).await {
+        panic!(
+            "12 repo-server crash: {e:#}\n--- controller log tail:\n{}",
+            env.controller_log(40)
+        );
+    }
+}
+
+async fn repo_server_crash(env: &mut Env) -> anyhow::Result<()> {
+    let (dest, ns) = (Dest::Sim(0), "s12");
+    env.namespace(dest, ns).await?;
+    let fx = Fixture::new()?;
+    let files: Vec<(String, String)> = (0..6)
+        .map(|i| {
+            (
+                format!("app{i}/cm.yaml"),
+                cm_yaml(&format!("s12-cm-{i}"), "one", &[]),
+            )
+        })
+        .collect();
+    let refs: Vec<(&str, String)> = files.iter().map(|(p, t)| (p.as_str(), t.clone())).collect();
+    fx.commit(&refs, &[], "v1")?;
+    for i in 0..6 {
+        env.create_app(app_manifest(
+            &format!("s12-app-{i}"),
+            &fx.url(),
+            &format!("app{i}"),
+            &env.server(dest),
+            ns,
+            json!({"automated": {}}),
+        ))
+        .await?;
+    }
+    for i in 0..6 {
+        env.wait_app(
+            &format!("s12-app-{i}"),
+            "Synced+Healthy",
+            SYNC_WAIT,
+            synced_healthy,
+        )
+        .await?;
+    }
+    env.repos[0].process().kill9()?;
+    let t = Instant::now();
+    let files: Vec<(String, String)> = (0..6)
+        .map(|i| {
+            (
+                format!("app{i}/cm.yaml"),
+                cm_yaml(&format!("s12-cm-{i}"), "two", &[]),
+            )
+        })
+        .collect();
+    let refs: Vec<(&str, String)> = files.iter().map(|(p, t)| (p.as_str(), t.clone())).collect();
+    let sha = fx.commit(&refs, &[], "v2")?;
+    for i in 0..6 {
+        env.wait_app(
+            &format!("s12-app-{i}"),
+            "Synced at the new commit with one repo-server down",
+            Duration::from_secs(60),
+            |a| synced_healthy(a) && sync_revision(a) == sha,
+        )
+        .await?;
+        let cm = env.config_map(dest, ns, &format!("s12-cm-{i}")).await?;
+        ensure!(
+            data_key(&cm).as_deref() == Some("two"),
+            "s12-cm-{i}: {cm:?}"
+        );
+    }
+    eprintln!(
+        "s12: 6 apps followed Git {:.1}s after one of two repo-servers was killed",
+        t.elapsed().as_secs_f64()
+    );
+    Ok(())
 }
 
 // ---------------------------------------------------------------- scenario 10
