@@ -127,7 +127,8 @@ fn effective_settings(
         app_resync_jitter,
         app_hard_resync,
         tracking,
-        label_key
+        label_key,
+        sharding_algorithm
     );
     s
 }
@@ -237,6 +238,25 @@ impl Controller {
             "controller started"
         );
         Ok(Controller { shared, tasks })
+    }
+
+    /// The clusters (with app counts) the fleet's shard manager assigns.
+    pub fn cluster_source(&self) -> Arc<dyn keelson_sharding::manager::ClusterSource> {
+        Arc::new(crate::fleet::FleetClusters(Arc::downgrade(&self.shared)))
+    }
+
+    /// Follows the fleet's ownership: caches of clusters no longer held stop, apps of
+    /// newly held units are refreshed (and their operations resumed).
+    pub fn follow_ownership(&mut self, ownership: Arc<keelson_sharding::ownership::Ownership>) {
+        self.tasks.push(tokio::spawn(crate::fleet::follow_ownership(
+            self.shared.clone(),
+            ownership,
+        )));
+    }
+
+    /// The effective settings (flags merged with argocd-cmd-params-cm / argocd-cm).
+    pub fn settings(&self) -> &ControllerSettings {
+        &self.shared.settings
     }
 
     /// Requests a refresh of every app (e.g. after the set of owned units changed).

@@ -43,6 +43,8 @@ pub struct ControllerSettings {
     pub kube_version: String,
     /// Append every write to destination clusters to this file (JSON lines).
     pub apply_log: Option<std::path::PathBuf>,
+    /// Shard assignment algorithm name (`controller.sharding.algorithm`).
+    pub sharding_algorithm: String,
 }
 
 impl Default for ControllerSettings {
@@ -65,6 +67,7 @@ impl Default for ControllerSettings {
             write_timeout: Duration::from_secs(30),
             kube_version: "1.35.0".to_owned(),
             apply_log: None,
+            sharding_algorithm: "consistent-hashing".to_owned(),
         }
     }
 }
@@ -92,6 +95,10 @@ impl ControllerSettings {
                     set_usize(&mut self.kubectl_parallelism_limit, v)
                 }
                 "controller.repo.server.timeout.seconds" => set_secs(&mut self.repo_timeout, v),
+                "controller.sharding.algorithm" if !v.is_empty() => {
+                    self.sharding_algorithm = v.to_owned();
+                    true
+                }
                 "controller.app.resync" | "timeout.reconciliation" => {
                     set_secs(&mut self.app_resync, v)
                 }

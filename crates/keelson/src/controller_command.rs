@@ -4,16 +4,16 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
 use keelson_cache::CacheConfig;
-use keelson_controller::{Controller, ControllerConfig, ControllerSettings, OwnAll};
+use keelson_controller::{Controller, ControllerConfig, ControllerSettings};
 use keelson_repo_server::pool::{Endpoints, PoolConfig, RepoClient};
 use keelson_telemetry::{Readiness, Registry};
 
+use crate::fleet_args::FleetArgs;
 use crate::repo_server_command::{RenderArgs, build_service};
 
 /// Flags of `keelson controller`.
@@ -76,6 +76,13 @@ pub struct ControllerArgs {
         default_value = "127.0.0.1:8082"
     )]
     pub metrics_listen: SocketAddr,
+    /// Append every write to destination clusters to this file (the fleet tests' safety
+    /// checker reads it).
+    #[arg(long, env = "KEELSON_APPLY_LOG")]
+    pub apply_log: Option<PathBuf>,
+    /// Fleet settings.
+    #[command(flatten)]
+    pub fleet: FleetArgs,
     /// Render settings for the in-process repo-server.
     #[command(flatten)]
     pub render: RenderArgs,
@@ -92,6 +99,8 @@ impl ControllerArgs {
             app_hard_resync: (!self.app_hard_resync.is_zero()).then_some(self.app_hard_resync),
             kubectl_parallelism_limit: self.kubectl_parallelism_limit.max(1),
             repo_timeout: self.repo_server_timeout,
+            replica_id: self.fleet.replica_id(),
+            apply_log: self.apply_log.clone(),
             ..ControllerSettings::default()
         }
     }
@@ -135,21 +144,32 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
     let readiness = Readiness::default();
     let telemetry =
         keelson_telemetry::serve(args.metrics_listen, registry.clone(), readiness.clone()).await?;
-    let controller = Controller::start(ControllerConfig {
+    let (ownership, fence) = args.fleet.fence();
+    let mut controller = Controller::start(ControllerConfig {
         settings: args.settings(),
-        client,
+        client: client.clone(),
         repo,
-        registry,
-        fence: Arc::new(OwnAll),
+        registry: registry.clone(),
+        fence,
     })
     .await
     .context("starting the controller")?;
+    let fleet = match ownership {
+        Some(ownership) => Some(
+            crate::fleet_args::start(&args.fleet, ownership, &mut controller, client, &registry)
+                .await?,
+        ),
+        None => None,
+    };
     readiness.set(true);
     println!(
         "{}",
         serde_json::json!({"metrics": telemetry.addr.to_string()})
     );
     crate::signals::shutdown().await;
+    if let Some(fleet) = fleet {
+        fleet.stop().await;
+    }
     controller.shutdown().await;
     Ok(())
 }

@@ -6,6 +6,7 @@ mod app_command;
 mod controller_command;
 mod demo_command;
 mod demo_view;
+mod fleet_args;
 mod repo_server_command;
 mod signals;
 mod sim_command;

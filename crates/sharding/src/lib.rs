@@ -5,4 +5,7 @@
 pub mod assignment;
 pub mod backend;
 pub mod liveness;
+pub mod manager;
+pub mod metrics;
+pub mod ownership;
 pub mod unit;

@@ -121,7 +121,7 @@ impl<C: Coordination> ShardManager<C> {
         let started = Instant::now();
         self.ownership.fence().renewal_started(started);
         match tokio::time::timeout(self.config.lease / 3, self.coord.renew()).await {
-            Ok(Ok(())) => self.ownership.fence().renewal_succeeded(started),
+            Ok(Ok(_)) => self.ownership.fence().renewal_succeeded(started),
             Ok(Err(e)) => {
                 self.metrics.renew_failures.inc();
                 tracing::warn!(error = %e, "renewing the member lease failed");
@@ -158,7 +158,9 @@ impl<C: Coordination> ShardManager<C> {
             self.names.insert(u.unit.name(), u.unit.clone());
         }
         let desired = assign(&units, &alive, self.config.algorithm);
-        let claims = self.reconcile_claims(&me, &alive, &units, &desired, claims).await;
+        let claims = self
+            .reconcile_claims(&me, &alive, &units, &desired, claims)
+            .await;
         self.export(&units, &claims);
     }
 
@@ -176,7 +178,11 @@ impl<C: Coordination> ShardManager<C> {
             claims.into_iter().map(|c| (c.unit.clone(), c)).collect();
         let mut held = BTreeSet::new();
         let mut releasing = BTreeSet::new();
-        let mine: Vec<ClaimRecord> = by_name.values().filter(|c| c.holder == me).cloned().collect();
+        let mine: Vec<ClaimRecord> = by_name
+            .values()
+            .filter(|c| c.holder == me)
+            .cloned()
+            .collect();
         for claim in mine {
             let unit = self.names.get(&claim.unit).cloned();
             let keep = unit
@@ -190,7 +196,10 @@ impl<C: Coordination> ShardManager<C> {
                 continue;
             }
             if let Some(u) = &unit {
-                let since = *self.releasing_since.entry(u.clone()).or_insert_with(Instant::now);
+                let since = *self
+                    .releasing_since
+                    .entry(u.clone())
+                    .or_insert_with(Instant::now);
                 if self.ownership.is_active(u) && since.elapsed() < self.config.release_wait {
                     held.insert(u.clone());
                     releasing.insert(u.clone());
@@ -290,8 +299,51 @@ fn overlapping_claim_held(
 
 /// Two units of one server overlap unless they are different buckets of the same split.
 fn overlaps(a: &UnitId, b: &UnitId) -> bool {
-    match (a.bucket, b.bucket) {
-        (Some((_, ka)), Some((_, kb))) if ka == kb => false,
-        _ => true,
+    !matches!((a.bucket, b.bucket), (Some((_, ka)), Some((_, kb))) if ka == kb)
+}
+
+/// Argo CD's static mode (`ARGOCD_CONTROLLER_REPLICAS`): a fixed number of replicas, each
+/// knowing its ordinal (the StatefulSet hostname suffix). No leases and no claims: every
+/// replica computes the same assignment over the members `"0"…"n-1"` and works on the
+/// units given to its ordinal. Like Argo CD's, this mode cannot guarantee that a unit
+/// is never worked twice while replicas restart; the lease mode can.
+pub async fn run_static(
+    ordinal: usize,
+    replicas: usize,
+    config: ShardConfig,
+    ownership: Arc<Ownership>,
+    source: Arc<dyn ClusterSource>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let members: Vec<String> = (0..replicas.max(1)).map(|i| i.to_string()).collect();
+    let me = ordinal.to_string();
+    loop {
+        let started = Instant::now();
+        {
+            let mut fence = ownership.fence();
+            let at = fence.renewal_started(started);
+            fence.renewal_succeeded(at);
+        }
+        let units = units_for(&source.clusters(), config.max_apps_per_unit);
+        let desired = assign(&units, &members, config.algorithm);
+        let held = desired
+            .into_iter()
+            .filter(|(_, owner)| *owner == me)
+            .map(|(unit, _)| unit)
+            .collect();
+        ownership.publish(held, BTreeSet::new(), split_counts(&units));
+        tokio::select! {
+            _ = tokio::time::sleep(config.lease / 3) => {}
+            _ = shutdown.changed() => {}
+        }
+        if *shutdown.borrow() {
+            break;
+        }
     }
+    ownership.clear();
+}
+
+/// The ordinal of a StatefulSet pod from its hostname (`keelson-controller-2` → 2).
+pub fn ordinal_from_hostname(hostname: &str) -> Option<usize> {
+    hostname.rsplit('-').next()?.parse().ok()
 }

@@ -31,7 +31,10 @@ impl ShardMetrics {
             &["replica"],
         )?;
         let apps = IntGaugeVec::new(
-            Opts::new("keelson_shard_apps", "Applications in the units held, per replica."),
+            Opts::new(
+                "keelson_shard_apps",
+                "Applications in the units held, per replica.",
+            ),
             &["replica"],
         )?;
         let moves = IntCounter::new(

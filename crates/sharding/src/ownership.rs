@@ -154,7 +154,8 @@ impl Ownership {
 
     /// Drops everything (self-fenced): no more work until claims are confirmed again.
     pub(crate) fn clear(&self) {
-        self.publish(BTreeSet::new(), BTreeSet::new(), self.held.read().split.clone());
+        let split = self.held.read().split.clone();
+        self.publish(BTreeSet::new(), BTreeSet::new(), split);
     }
 
     /// Per-server split counts (for metrics and status).
