@@ -8,6 +8,7 @@ mod demo_command;
 mod demo_view;
 mod fleet_args;
 mod repo_server_command;
+mod shard_command;
 mod signals;
 mod sim_command;
 
@@ -39,6 +40,9 @@ enum Command {
     /// Application commands (`app sync`, `app rollback`, `app terminate-op`, `app get`).
     #[command(subcommand)]
     App(app_command::AppCommand),
+    /// Fleet commands (`shard status`).
+    #[command(subcommand)]
+    Shard(shard_command::ShardCommand),
     /// Operator tools (`admin render`, `admin health`, `admin diff`).
     #[command(subcommand)]
     Admin(admin_command::AdminCommand),
@@ -56,6 +60,7 @@ impl Command {
             Command::Controller(_) => "controller",
             Command::RepoServer(_) => "repo-server",
             Command::App(_) => "app",
+            Command::Shard(_) => "shard",
             Command::Admin(_) => "admin",
             Command::Crds => "crds",
             Command::Demo(_) => "demo",
@@ -97,6 +102,9 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             .map(|()| ExitCode::SUCCESS),
         Command::App(cmd) => tokio::runtime::Runtime::new()?
             .block_on(app_command::run(cmd))
+            .map(|()| ExitCode::SUCCESS),
+        Command::Shard(cmd) => tokio::runtime::Runtime::new()?
+            .block_on(shard_command::run(cmd))
             .map(|()| ExitCode::SUCCESS),
         Command::Admin(cmd) => tokio::runtime::Runtime::new()?.block_on(admin_command::run(cmd)),
         Command::Crds => {
