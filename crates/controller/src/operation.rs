@@ -23,6 +23,7 @@ use crate::k8s_requests::{CountingOps, OwnedLabels};
 use crate::metrics::AppLabels;
 use crate::refresh::patch_app;
 use crate::shared::{AppKey, Shared, split_key};
+use crate::status_patch::merge_patch;
 
 /// An operation this controller is executing.
 #[derive(Debug, Clone)]
@@ -76,7 +77,7 @@ pub async fn process_operation(shared: &Arc<Shared>, key: &AppKey) {
 async fn process(shared: &Arc<Shared>, key: &AppKey) {
     let (ns, name) = split_key(key);
     let api: Api<Application> = Api::namespaced(shared.client.clone(), ns);
-    let app = match api.get_opt(name).await {
+    let mut app = match api.get_opt(name).await {
         Ok(Some(app)) => app,
         Ok(None) => {
             shared.inflight.lock().remove(key);
@@ -112,7 +113,7 @@ async fn process(shared: &Arc<Shared>, key: &AppKey) {
                     keelson_holder: Some(shared.settings.replica_id.clone()),
                     ..OperationState::default()
                 };
-                if let Err(e) = persist(shared, &app, &state).await {
+                if let Err(e) = persist(shared, &mut app, &state).await {
                     tracing::warn!(app = %key, error = %e, "recording operation start failed");
                     shared.operation_queue.add_rate_limited(key.clone());
                     return;
@@ -150,7 +151,7 @@ async fn process(shared: &Arc<Shared>, key: &AppKey) {
                 finish(
                     shared,
                     key,
-                    &app,
+                    &mut app,
                     &mut op_state,
                     None,
                     OperationPhase::Failed,
@@ -163,7 +164,7 @@ async fn process(shared: &Arc<Shared>, key: &AppKey) {
                 finish(
                     shared,
                     key,
-                    &app,
+                    &mut app,
                     &mut op_state,
                     None,
                     OperationPhase::Error,
@@ -176,7 +177,7 @@ async fn process(shared: &Arc<Shared>, key: &AppKey) {
     };
     flight.state.terminate_requested = op_state.phase == Some(OperationPhase::Terminating);
     let outcome = run_step(shared, key, &app, &mut flight).await;
-    handle_outcome(shared, key, &app, &mut op_state, flight, outcome).await;
+    handle_outcome(shared, key, &mut app, &mut op_state, flight, outcome).await;
 }
 
 fn take_inflight(shared: &Shared, key: &AppKey, id: &str) -> Option<InFlight> {
@@ -377,7 +378,7 @@ async fn run_step(
 async fn handle_outcome(
     shared: &Arc<Shared>,
     key: &AppKey,
-    app: &Application,
+    app: &mut Application,
     op_state: &mut OperationState,
     flight: InFlight,
     outcome: Result<StepOutcome, ExecutorError>,
@@ -448,7 +449,7 @@ async fn handle_outcome(
 async fn wait(
     shared: &Arc<Shared>,
     key: &AppKey,
-    app: &Application,
+    app: &mut Application,
     op_state: &mut OperationState,
     flight: InFlight,
     message: String,
@@ -492,7 +493,7 @@ fn sync_result(app: &Application, flight: &InFlight) -> SyncOperationResult {
 async fn retry(
     shared: &Arc<Shared>,
     key: &AppKey,
-    app: &Application,
+    app: &mut Application,
     op_state: &mut OperationState,
     result: &SyncOperationResult,
     message: &str,
@@ -526,7 +527,7 @@ async fn retry(
 async fn finish(
     shared: &Arc<Shared>,
     key: &AppKey,
-    app: &Application,
+    app: &mut Application,
     op_state: &mut OperationState,
     result: Option<(SyncOperationResult, &InFlight)>,
     phase: OperationPhase,
@@ -540,7 +541,7 @@ async fn finish(
     if let Some((r, _)) = &result {
         op_state.sync_result = Some(r.clone());
     }
-    let mut status_patch = json!({"operationState": op_state});
+    let mut status_patch = json!({"operationState": operation_state_patch(app, op_state)});
     if phase == OperationPhase::Succeeded && !dry_run {
         let mut status = app.status.clone().unwrap_or_default();
         let started = op_state.started_at.clone().unwrap_or_default();
@@ -584,11 +585,32 @@ async fn finish(
     shared.refresh_queue.add(key.clone());
 }
 
-/// Writes `status.operationState`.
+/// Writes `status.operationState`, replacing the stored one exactly: the merge patch is
+/// computed against what is stored (nulls remove fields the new state no longer has),
+/// and `app` is updated to what was written.
 async fn persist(
     shared: &Shared,
-    app: &Application,
+    app: &mut Application,
     state: &OperationState,
 ) -> Result<(), crate::error::WriteError> {
-    patch_app(shared, app, &json!({"status": {"operationState": state}})).await
+    let patch = operation_state_patch(app, state);
+    patch_app(shared, app, &json!({"status": {"operationState": patch}})).await?;
+    app.status
+        .get_or_insert_with(Default::default)
+        .operation_state = Some(state.clone());
+    Ok(())
+}
+
+/// The merge patch turning the stored operationState of `app` into `state`.
+fn operation_state_patch(app: &Application, state: &OperationState) -> serde_json::Value {
+    let new = serde_json::to_value(state).unwrap_or_default();
+    let old = app
+        .status
+        .as_ref()
+        .and_then(|s| s.operation_state.as_ref())
+        .and_then(|s| serde_json::to_value(s).ok());
+    match old {
+        Some(old) => merge_patch(&old, &new).unwrap_or_else(|| json!({})),
+        None => new,
+    }
 }
