@@ -1,0 +1,937 @@
+//! Harness of the sharded-fleet end-to-end tests: a real kube-apiserver (Applications,
+//! cluster Secrets and, for the Kubernetes backend, the member and claim Leases), a real
+//! etcd for the etcd backend, one `keelson sim` process with many simulated clusters,
+//! repo-server processes, a Git fixture with one directory per app, and several
+//! `keelson controller` replicas (kill -9, restart, SIGSTOP/SIGCONT, join). Reads the
+//! claims straight from the backend, and holds the safety checker over the replicas'
+//! apply logs and their claim events.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+mod safety;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use base64::Engine;
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use keelson_sharding::unit::{ClusterInfo, UnitId, unit_count, unit_of_app};
+use keelson_testbed::{
+    ControllerProcess, Etcd, GitRepo, KubeApiServer, RepoServerProcess, Sim, SimOptions,
+};
+use kube::api::{
+    Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, ObjectMeta, Patch, PatchParams,
+    PostParams,
+};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+pub use safety::{Safety, Write};
+
+/// Namespace of Applications, cluster Secrets and the Kubernetes backend's Leases.
+pub const NS: &str = "argocd";
+/// Namespace of the apps' ConfigMaps on every simulated cluster.
+pub const APP_NS: &str = "fleet";
+/// Key prefix of the etcd backend.
+pub const ETCD_PREFIX: &str = "/keelson-e2e";
+/// Annotation splitting a cluster into buckets.
+pub const BUCKETS_ANNOTATION: &str = "keelson.io/shard-buckets";
+/// Poll interval of the wait loops.
+pub const POLL: Duration = Duration::from_millis(500);
+
+/// Where the fleet coordinates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Leases in the management cluster.
+    Kubernetes,
+    /// etcd leases and keys.
+    Etcd,
+}
+
+impl Backend {
+    /// The `--coordination` value.
+    pub fn flag(self) -> &'static str {
+        match self {
+            Backend::Kubernetes => "kubernetes",
+            Backend::Etcd => "etcd",
+        }
+    }
+}
+
+/// What a fleet environment starts.
+#[derive(Debug, Clone)]
+pub struct FleetOptions {
+    /// Coordination backend.
+    pub backend: Backend,
+    /// Simulated clusters.
+    pub clusters: usize,
+    /// Member lease duration.
+    pub lease: Duration,
+    /// Resync period of every app.
+    pub resync: Duration,
+    /// `--max-apps-per-unit`.
+    pub max_apps_per_unit: Option<u64>,
+    /// Repo-server processes shared by every replica.
+    pub repo_servers: usize,
+}
+
+/// One controller replica.
+pub struct Replica {
+    /// `--replica-id`.
+    pub id: String,
+    /// The process (kept after kill -9 for its logs).
+    pub process: ControllerProcess,
+    /// Its apply log.
+    pub apply_log: PathBuf,
+    /// Running (not killed).
+    pub running: bool,
+    /// Frozen by SIGSTOP.
+    pub paused: bool,
+}
+
+/// A running fleet environment; fields drop in order (replicas first).
+pub struct Fleet {
+    pub replicas: Vec<Replica>,
+    pub repos: Vec<RepoServerProcess>,
+    pub sim: Sim,
+    pub etcd: Option<Etcd>,
+    pub api: KubeApiServer,
+    pub mgmt: kube::Client,
+    pub options: FleetOptions,
+    /// Apply logs.
+    pub dir: tempfile::TempDir,
+    /// Server URL of each simulated cluster.
+    pub servers: Vec<String>,
+    /// Buckets per server (absent: whole cluster) as set by the annotation.
+    pub buckets: BTreeMap<String, u32>,
+    /// Destination server of every app, as last written by the test.
+    pub destinations: BTreeMap<String, String>,
+}
+
+impl Drop for Fleet {
+    /// Keeps copies of the controller logs and apply logs when `KEELSON_E2E_LOG_DIR` is set.
+    fn drop(&mut self) {
+        let Some(dir) = std::env::var_os("KEELSON_E2E_LOG_DIR") else {
+            return;
+        };
+        let dir = PathBuf::from(dir).join(format!("fleet-{}", self.options.backend.flag()));
+        let _ = std::fs::create_dir_all(&dir);
+        for r in &self.replicas {
+            for (i, path) in r.process.stderr_logs().iter().enumerate() {
+                let _ = std::fs::copy(path, dir.join(format!("{}-{}.log", r.id, i + 1)));
+            }
+            let _ = std::fs::copy(&r.apply_log, dir.join(format!("{}.apply.jsonl", r.id)));
+        }
+    }
+}
+
+async fn create_ignoring_conflict<K>(api: &Api<K>, obj: &K) -> anyhow::Result<()>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + serde::Serialize + std::fmt::Debug,
+{
+    match api.create(&PostParams::default(), obj).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(e)) if e.code == 409 => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn app_resource() -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("argoproj.io", "v1alpha1", "Application"),
+        "applications",
+    )
+}
+
+impl Fleet {
+    /// Starts the management cluster, the simulator, the repo-servers and (etcd backend)
+    /// etcd; registers the clusters. No replica runs yet.
+    pub async fn start(options: FleetOptions) -> anyhow::Result<Fleet> {
+        keelson_testbed::install_crypto_provider();
+        let t0 = Instant::now();
+        let api = tokio::task::spawn_blocking(KubeApiServer::start);
+        let n = options.clusters;
+        let sim = tokio::task::spawn_blocking(move || {
+            Sim::start(SimOptions {
+                clusters: n,
+                tls: true,
+                workload: false,
+                extra_args: Vec::new(),
+            })
+        });
+        let r = options.repo_servers.max(1);
+        let repos = tokio::task::spawn_blocking(move || {
+            (0..r)
+                .map(|_| RepoServerProcess::start(&["--revision-cache-ttl", "1s"]))
+                .collect::<Result<Vec<_>, _>>()
+        });
+        let etcd = match options.backend {
+            Backend::Etcd => Some(
+                tokio::task::spawn_blocking(Etcd::start)
+                    .await?
+                    .context("starting etcd")?,
+            ),
+            Backend::Kubernetes => None,
+        };
+        let api = api.await?.context("starting kube-apiserver")?;
+        let sim = sim.await?.context("starting keelson sim")?;
+        let repos = repos.await?.context("starting repo-servers")?;
+        let mgmt = api.client()?;
+        prepare_management(&mgmt, &sim).await?;
+        let servers: Vec<String> = sim
+            .clusters()
+            .iter()
+            .map(|c| c.server.trim_end_matches('/').to_owned())
+            .collect();
+        for i in 0..servers.len() {
+            let ns: Api<Namespace> = Api::all(sim.client(i)?);
+            let namespace = Namespace {
+                metadata: ObjectMeta {
+                    name: Some(APP_NS.to_owned()),
+                    ..ObjectMeta::default()
+                },
+                ..Namespace::default()
+            };
+            create_ignoring_conflict(&ns, &namespace).await?;
+        }
+        eprintln!(
+            "fleet[{}]: environment ready after {:.1}s",
+            options.backend.flag(),
+            t0.elapsed().as_secs_f64()
+        );
+        Ok(Fleet {
+            replicas: Vec::new(),
+            repos,
+            sim,
+            etcd,
+            api,
+            mgmt,
+            options,
+            dir: tempfile::Builder::new()
+                .prefix("keelson-fleet-")
+                .tempdir()?,
+            servers,
+            buckets: BTreeMap::new(),
+            destinations: BTreeMap::new(),
+        })
+    }
+
+    fn replica_args(&self, id: &str, apply_log: &std::path::Path) -> Vec<String> {
+        let o = &self.options;
+        let mut args: Vec<String> = vec![
+            "--replica-id".into(),
+            id.into(),
+            "--coordination".into(),
+            o.backend.flag().into(),
+            "--lease-duration".into(),
+            format!("{}ms", o.lease.as_millis()),
+            "--apply-log".into(),
+            apply_log.display().to_string(),
+            "--app-resync".into(),
+            format!("{}ms", o.resync.as_millis()),
+            "--app-resync-jitter".into(),
+            "1s".into(),
+            "--log".into(),
+            "info".into(),
+        ];
+        if let Some(max) = o.max_apps_per_unit {
+            args.extend(["--max-apps-per-unit".into(), max.to_string()]);
+        }
+        if let Some(etcd) = &self.etcd {
+            args.extend([
+                "--etcd-endpoints".into(),
+                etcd.endpoints().join(","),
+                "--etcd-prefix".into(),
+                ETCD_PREFIX.into(),
+            ]);
+        }
+        args
+    }
+
+    /// Starts replicas with these ids concurrently.
+    pub async fn add_replicas(&mut self, ids: &[&str]) -> anyhow::Result<()> {
+        let kubeconfig = self.api.kubeconfig_path().to_path_buf();
+        let addrs: Vec<_> = self
+            .repos
+            .iter()
+            .map(RepoServerProcess::grpc_addr)
+            .collect();
+        let mut tasks = Vec::new();
+        for id in ids {
+            let apply_log = self.dir.path().join(format!("{id}.apply.jsonl"));
+            let args = self.replica_args(id, &apply_log);
+            let (kc, addrs, id) = (kubeconfig.clone(), addrs.clone(), (*id).to_owned());
+            tasks.push(tokio::task::spawn_blocking(move || {
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                ControllerProcess::start(&kc, &addrs, &args).map(|p| (id, p, apply_log))
+            }));
+        }
+        for t in tasks {
+            let (id, process, apply_log) = t.await?.context("starting a controller replica")?;
+            eprintln!(
+                "fleet: replica {id} logs in {}",
+                process.log_dir().display()
+            );
+            self.replicas.push(Replica {
+                id,
+                process,
+                apply_log,
+                running: true,
+                paused: false,
+            });
+        }
+        Ok(())
+    }
+
+    /// The replica with this id.
+    pub fn replica(&mut self, id: &str) -> anyhow::Result<&mut Replica> {
+        self.replicas
+            .iter_mut()
+            .find(|r| r.id == id)
+            .with_context(|| format!("no replica {id}"))
+    }
+
+    /// Kills a replica with SIGKILL.
+    pub fn kill9(&mut self, id: &str) -> anyhow::Result<()> {
+        let r = self.replica(id)?;
+        r.process.kill9()?;
+        r.running = false;
+        Ok(())
+    }
+
+    /// Starts a killed replica again with the same flags (and apply log).
+    pub async fn restart(&mut self, id: &str) -> anyhow::Result<()> {
+        let idx = self
+            .replicas
+            .iter()
+            .position(|r| r.id == id)
+            .with_context(|| format!("no replica {id}"))?;
+        let mut r = self.replicas.swap_remove(idx);
+        let r = tokio::task::spawn_blocking(move || {
+            let out = r.process.restart();
+            (r, out)
+        })
+        .await?;
+        let (mut replica, out) = r;
+        out.context("restarting a replica")?;
+        replica.running = true;
+        replica.paused = false;
+        self.replicas.push(replica);
+        Ok(())
+    }
+
+    /// SIGSTOP.
+    pub fn pause(&mut self, id: &str) -> anyhow::Result<()> {
+        let r = self.replica(id)?;
+        r.process.process().pause()?;
+        r.paused = true;
+        Ok(())
+    }
+
+    /// SIGCONT.
+    pub fn resume(&mut self, id: &str) -> anyhow::Result<()> {
+        let r = self.replica(id)?;
+        r.process.process().resume()?;
+        r.paused = false;
+        Ok(())
+    }
+
+    /// Ids of running replicas (paused ones included).
+    pub fn running_ids(&self) -> BTreeSet<String> {
+        self.replicas
+            .iter()
+            .filter(|r| r.running)
+            .map(|r| r.id.clone())
+            .collect()
+    }
+
+    /// Ids of running, not paused replicas.
+    pub fn live_ids(&self) -> BTreeSet<String> {
+        self.replicas
+            .iter()
+            .filter(|r| r.running && !r.paused)
+            .map(|r| r.id.clone())
+            .collect()
+    }
+
+    /// The claims as stored by the backend: unit name → holder.
+    pub async fn claims(&self) -> anyhow::Result<BTreeMap<String, String>> {
+        match &self.etcd {
+            None => {
+                let api: Api<Lease> = Api::namespaced(self.mgmt.clone(), NS);
+                let list = api
+                    .list(&ListParams::default().labels("keelson.io/role=claim"))
+                    .await?;
+                let mut out = BTreeMap::new();
+                for l in list.items {
+                    let unit = l
+                        .metadata
+                        .annotations
+                        .as_ref()
+                        .and_then(|a| a.get("keelson.io/unit").cloned())
+                        .context("claim lease without keelson.io/unit")?;
+                    let holder = l
+                        .spec
+                        .and_then(|s| s.holder_identity)
+                        .context("claim lease without holder")?;
+                    out.insert(unit, holder);
+                }
+                Ok(out)
+            }
+            Some(etcd) => {
+                let mut client = etcd_client::Client::connect(etcd.endpoints(), None).await?;
+                let prefix = format!("{ETCD_PREFIX}/claims/");
+                let resp = client
+                    .get(
+                        prefix.as_str(),
+                        Some(etcd_client::GetOptions::new().with_prefix()),
+                    )
+                    .await?;
+                let mut out = BTreeMap::new();
+                for kv in resp.kvs() {
+                    let unit = kv.key_str()?.strip_prefix(&prefix).unwrap_or_default();
+                    out.insert(unit.to_owned(), kv.value_str()?.to_owned());
+                }
+                Ok(out)
+            }
+        }
+    }
+
+    /// Apps per server, from the destinations the test wrote.
+    pub fn app_counts(&self) -> BTreeMap<String, u64> {
+        let mut out: BTreeMap<String, u64> = BTreeMap::new();
+        for s in self.destinations.values() {
+            *out.entry(s.clone()).or_default() += 1;
+        }
+        out
+    }
+
+    /// How many units `server` is split into now (annotation, else `--max-apps-per-unit`).
+    pub fn split_of(&self, server: &str) -> u32 {
+        let info = ClusterInfo {
+            server: server.to_owned(),
+            id: String::new(),
+            apps: self.app_counts().get(server).copied().unwrap_or(0),
+            buckets: self.buckets.get(server).copied().filter(|k| *k > 1),
+            pinned_shard: None,
+        };
+        unit_count(&info, self.options.max_apps_per_unit)
+    }
+
+    /// The units that should exist now: name → unit.
+    pub fn expected_units(&self) -> BTreeMap<String, UnitId> {
+        let mut out = BTreeMap::new();
+        for s in &self.servers {
+            let k = self.split_of(s);
+            if k <= 1 {
+                let u = UnitId::cluster(s.clone());
+                out.insert(u.name(), u);
+            } else {
+                for i in 0..k {
+                    let u = UnitId::bucket(s.clone(), i, k);
+                    out.insert(u.name(), u);
+                }
+            }
+        }
+        out
+    }
+
+    /// Unit names of every split the tests may produce (k in 1..=32), for decoding logs.
+    pub fn unit_dictionary(&self) -> BTreeMap<String, String> {
+        let mut out = BTreeMap::new();
+        for s in &self.servers {
+            let u = UnitId::cluster(s.clone());
+            out.insert(u.name(), u.to_string());
+            for k in 2..=32 {
+                for i in 0..k {
+                    let u = UnitId::bucket(s.clone(), i, k);
+                    out.insert(u.name(), u.to_string());
+                }
+            }
+        }
+        out
+    }
+
+    /// The unit an app is in now (its destination and the current split).
+    pub fn unit_of(&self, app: &str) -> Option<UnitId> {
+        let server = self.destinations.get(app)?;
+        Some(unit_of_app(
+            server,
+            &format!("{NS}/{app}"),
+            self.split_of(server),
+        ))
+    }
+
+    /// Apps per holder, from `claims` (unit name → holder) and the apps' units.
+    pub fn apps_per_holder(&self, claims: &BTreeMap<String, String>) -> BTreeMap<String, u64> {
+        let mut out: BTreeMap<String, u64> = BTreeMap::new();
+        for app in self.destinations.keys() {
+            let holder = self
+                .unit_of(app)
+                .and_then(|u| claims.get(&u.name()).cloned())
+                .unwrap_or_else(|| "<none>".to_owned());
+            *out.entry(holder).or_default() += 1;
+        }
+        out
+    }
+
+    /// Apps whose unit is held by `replica` in `claims`.
+    pub fn apps_held_by(
+        &self,
+        claims: &BTreeMap<String, String>,
+        replica: &str,
+    ) -> BTreeSet<String> {
+        self.destinations
+            .keys()
+            .filter(|app| {
+                self.unit_of(app)
+                    .and_then(|u| claims.get(&u.name()))
+                    .is_some_and(|h| h == replica)
+            })
+            .cloned()
+            .collect()
+    }
+
+    /// Waits (bounded) until the claims cover exactly the expected units, every holder is
+    /// a live replica, every live replica in `must_hold` holds something, and nothing
+    /// changed for `quiet`. Returns the stable claims (unit name → holder).
+    pub async fn wait_claims_stable(
+        &self,
+        quiet: Duration,
+        timeout: Duration,
+        must_hold: &[&str],
+    ) -> anyhow::Result<BTreeMap<String, String>> {
+        let start = Instant::now();
+        let expected: BTreeSet<String> = self.expected_units().into_keys().collect();
+        let live = self.live_ids();
+        let mut last: Option<(BTreeMap<String, String>, Instant)> = None;
+        let mut why = String::new();
+        while start.elapsed() < timeout {
+            let claims = self.claims().await?;
+            let names: BTreeSet<String> = claims.keys().cloned().collect();
+            let holders: BTreeSet<&String> = claims.values().collect();
+            let good = names == expected
+                && claims.values().all(|h| live.contains(h))
+                && must_hold.iter().all(|m| holders.contains(&m.to_string()));
+            if good {
+                match &last {
+                    Some((prev, since)) if *prev == claims => {
+                        if since.elapsed() >= quiet {
+                            return Ok(claims);
+                        }
+                    }
+                    _ => last = Some((claims, Instant::now())),
+                }
+            } else {
+                last = None;
+                let missing = expected.difference(&names).count();
+                let extra = names.difference(&expected).count();
+                let dead: Vec<&String> = claims.values().filter(|h| !live.contains(*h)).collect();
+                why = format!(
+                    "{missing} units unclaimed, {extra} stale claims, {} claims of non-live holders ({:?}), holders {holders:?}",
+                    dead.len(),
+                    dead.iter().collect::<BTreeSet<_>>()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        bail!("claims not stable after {timeout:?}: {why}")
+    }
+
+    /// Applications in the `argocd` namespace.
+    pub fn apps(&self) -> Api<DynamicObject> {
+        Api::namespaced_with(self.mgmt.clone(), NS, &app_resource())
+    }
+
+    /// Every Application as JSON.
+    pub async fn list_apps(&self) -> anyhow::Result<Vec<Value>> {
+        let list = self.apps().list(&ListParams::default()).await?;
+        Ok(list
+            .items
+            .into_iter()
+            .map(|o| serde_json::to_value(o).unwrap_or(Value::Null))
+            .collect())
+    }
+
+    /// Creates Applications concurrently.
+    pub async fn create_apps(&mut self, apps: Vec<Value>) -> anyhow::Result<()> {
+        use futures::StreamExt;
+        for a in &apps {
+            self.destinations
+                .insert(name(a).to_owned(), dest_server(a).to_owned());
+        }
+        let api = self.apps();
+        let results = futures::stream::iter(apps)
+            .map(|a| {
+                let api = api.clone();
+                async move {
+                    let obj: DynamicObject = serde_json::from_value(a)?;
+                    api.create(&PostParams::default(), &obj).await?;
+                    anyhow::Ok(())
+                }
+            })
+            .buffer_unordered(16)
+            .collect::<Vec<_>>()
+            .await;
+        let failed: Vec<String> = results
+            .into_iter()
+            .filter_map(|r| r.err().map(|e| format!("{e:#}")))
+            .collect();
+        if !failed.is_empty() {
+            bail!(
+                "creating {} apps failed: {:?}",
+                failed.len(),
+                &failed[..failed.len().min(3)]
+            );
+        }
+        Ok(())
+    }
+
+    /// Merge-patches Applications concurrently: (name, patch).
+    pub async fn patch_apps(&self, patches: Vec<(String, Value)>) -> anyhow::Result<()> {
+        use futures::StreamExt;
+        let api = self.apps();
+        let results = futures::stream::iter(patches)
+            .map(|(name, p)| {
+                let api = api.clone();
+                async move {
+                    api.patch(&name, &PatchParams::default(), &Patch::Merge(&p))
+                        .await?;
+                    anyhow::Ok(())
+                }
+            })
+            .buffer_unordered(16)
+            .collect::<Vec<_>>()
+            .await;
+        let failed: Vec<String> = results
+            .into_iter()
+            .filter_map(|r| r.err().map(|e| format!("{e:#}")))
+            .collect();
+        if !failed.is_empty() {
+            bail!(
+                "patching {} apps failed: {:?}",
+                failed.len(),
+                &failed[..failed.len().min(3)]
+            );
+        }
+        Ok(())
+    }
+
+    /// Points apps at other clusters: (app, server).
+    pub async fn retarget(&mut self, moves: Vec<(String, String)>) -> anyhow::Result<()> {
+        let patches = moves
+            .iter()
+            .map(|(app, server)| {
+                (
+                    app.clone(),
+                    json!({"spec": {"destination": {"server": server, "namespace": APP_NS}}}),
+                )
+            })
+            .collect();
+        self.patch_apps(patches).await?;
+        for (app, server) in moves {
+            self.destinations.insert(app, server);
+        }
+        Ok(())
+    }
+
+    /// Sets the `keelson.io/shard-buckets` annotation of cluster `i`'s Secret.
+    pub async fn set_buckets(&mut self, i: usize, k: u32) -> anyhow::Result<()> {
+        let secrets: Api<Secret> = Api::namespaced(self.mgmt.clone(), NS);
+        let name = format!("cluster-{}", self.sim.cluster(i)?.name);
+        let patch = json!({"metadata": {"annotations": {BUCKETS_ANNOTATION: k.to_string()}}});
+        secrets
+            .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await?;
+        self.buckets.insert(self.servers[i].clone(), k);
+        Ok(())
+    }
+
+    /// Sets fault injection of simulated cluster `i`.
+    pub async fn sim_faults(&self, i: usize, settings: Value) -> anyhow::Result<()> {
+        let info = self.sim.info();
+        let admin = keelson_testbed::build_client(
+            "sim admin",
+            &format!("https://{}", info.listen),
+            info.admin_token
+                .as_deref()
+                .context("the sim printed no admin token")?,
+            self.sim.ca_pem(),
+        )?;
+        let name = &self.sim.cluster(i)?.name;
+        let req = http::Request::put(format!("/sim/clusters/{name}/faults"))
+            .header("content-type", "application/json")
+            .body(serde_json::to_vec(&settings)?)?;
+        admin.request_text(req).await?;
+        Ok(())
+    }
+
+    /// `/metrics` of a replica (HTTP/1.0, so the body is not chunked).
+    pub async fn metrics(&mut self, id: &str) -> anyhow::Result<String> {
+        let addr = self.replica(id)?.process.metrics_addr();
+        let fetch = async {
+            let mut s = tokio::net::TcpStream::connect(addr).await?;
+            s.write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
+                .await?;
+            let mut buf = Vec::new();
+            s.read_to_end(&mut buf).await?;
+            anyhow::Ok(String::from_utf8_lossy(&buf).into_owned())
+        };
+        tokio::time::timeout(Duration::from_secs(5), fetch)
+            .await
+            .context("reading /metrics timed out")?
+    }
+
+    /// Every "took unit" / "released unit" event in every run of every replica.
+    pub fn claim_events(&self) -> Vec<safety::ClaimEvent> {
+        let dict = self.unit_dictionary();
+        let mut out = Vec::new();
+        for r in &self.replicas {
+            for path in r.process.stderr_logs() {
+                let text = std::fs::read_to_string(&path).unwrap_or_default();
+                out.extend(safety::parse_claim_events(&r.id, &text, &dict));
+            }
+        }
+        out.sort_by_key(|e| e.at);
+        out
+    }
+
+    /// Every write in every replica's apply log.
+    pub fn writes(&self) -> anyhow::Result<Vec<Write>> {
+        let mut out = Vec::new();
+        for r in &self.replicas {
+            let text = std::fs::read_to_string(&r.apply_log).unwrap_or_default();
+            out.extend(safety::parse_apply_log(&text)?);
+        }
+        out.sort_by_key(|w| w.start);
+        Ok(out)
+    }
+
+    /// Lines of a replica's logs (every run) containing `needle`, at most `max` (last ones).
+    pub fn log_grep(&self, id: &str, needle: &str, max: usize) -> Vec<String> {
+        let mut out = Vec::new();
+        for r in self.replicas.iter().filter(|r| r.id == id) {
+            for path in r.process.stderr_logs() {
+                let text = std::fs::read_to_string(&path).unwrap_or_default();
+                out.extend(
+                    text.lines()
+                        .filter(|l| l.contains(needle))
+                        .map(|l| safety::strip_ansi(l).chars().take(400).collect::<String>()),
+                );
+            }
+        }
+        let skip = out.len().saturating_sub(max);
+        out.split_off(skip)
+    }
+}
+
+async fn prepare_management(mgmt: &kube::Client, sim: &Sim) -> anyhow::Result<()> {
+    let crds: Api<CustomResourceDefinition> = Api::all(mgmt.clone());
+    for crd in keelson_model::crds::all() {
+        create_ignoring_conflict(&crds, &crd)
+            .await
+            .context("installing the CRDs")?;
+    }
+    let ns: Api<Namespace> = Api::all(mgmt.clone());
+    let namespace = Namespace {
+        metadata: ObjectMeta {
+            name: Some(NS.to_owned()),
+            ..ObjectMeta::default()
+        },
+        ..Namespace::default()
+    };
+    create_ignoring_conflict(&ns, &namespace).await?;
+    let secrets: Api<Secret> = Api::namespaced(mgmt.clone(), NS);
+    let ca = sim
+        .ca_pem()
+        .map(|pem| base64::engine::general_purpose::STANDARD.encode(pem));
+    for c in sim.clusters() {
+        let tls = match &ca {
+            Some(ca) => json!({"caData": ca}),
+            None => json!({"insecure": true}),
+        };
+        let config = json!({"bearerToken": c.token, "tlsClientConfig": tls});
+        let secret = Secret {
+            metadata: ObjectMeta {
+                name: Some(format!("cluster-{}", c.name)),
+                namespace: Some(NS.to_owned()),
+                labels: Some(BTreeMap::from([(
+                    "argocd.argoproj.io/secret-type".to_owned(),
+                    "cluster".to_owned(),
+                )])),
+                ..ObjectMeta::default()
+            },
+            string_data: Some(BTreeMap::from([
+                ("name".to_owned(), c.name.clone()),
+                ("server".to_owned(), c.server.clone()),
+                ("config".to_owned(), config.to_string()),
+            ])),
+            ..Secret::default()
+        };
+        create_ignoring_conflict(&secrets, &secret)
+            .await
+            .context("registering a simulated cluster")?;
+    }
+    let apps: Api<DynamicObject> = Api::namespaced_with(mgmt.clone(), NS, &app_resource());
+    wait_until(
+        "the Application CRD to be served",
+        Duration::from_secs(30),
+        || async { Ok(apps.list(&Default::default()).await.ok().map(|_| ())) },
+    )
+    .await
+}
+
+/// Polls `probe` until it yields `Some`, bounded by `timeout`.
+pub async fn wait_until<T, F, Fut>(what: &str, timeout: Duration, mut probe: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = anyhow::Result<Option<T>>>,
+{
+    let start = Instant::now();
+    let mut last_err = None;
+    loop {
+        match probe().await {
+            Ok(Some(v)) => return Ok(v),
+            Ok(None) => {}
+            Err(e) => last_err = Some(e),
+        }
+        if start.elapsed() >= timeout {
+            match last_err {
+                Some(e) => bail!("{what}: not reached after {timeout:?}; last error: {e:#}"),
+                None => bail!("{what}: not reached after {timeout:?}"),
+            }
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// `status.sync.status`.
+pub fn sync_status(app: &Value) -> &str {
+    app["status"]["sync"]["status"].as_str().unwrap_or("")
+}
+
+/// `status.health.status`.
+pub fn health(app: &Value) -> &str {
+    app["status"]["health"]["status"].as_str().unwrap_or("")
+}
+
+/// `status.sync.revision`.
+pub fn sync_revision(app: &Value) -> &str {
+    app["status"]["sync"]["revision"].as_str().unwrap_or("")
+}
+
+/// `status.operationState.keelsonHolder`.
+pub fn holder(app: &Value) -> &str {
+    app["status"]["operationState"]["keelsonHolder"]
+        .as_str()
+        .unwrap_or("")
+}
+
+/// `metadata.name`.
+pub fn name(app: &Value) -> &str {
+    app["metadata"]["name"].as_str().unwrap_or("")
+}
+
+/// `spec.destination.server`.
+pub fn dest_server(app: &Value) -> &str {
+    app["spec"]["destination"]["server"].as_str().unwrap_or("")
+}
+
+/// An automated Application with one directory of the fixture.
+pub fn app_manifest(name: &str, repo_url: &str, path: &str, server: &str) -> Value {
+    json!({
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Application",
+        "metadata": {"name": name, "namespace": NS},
+        "spec": {
+            "project": "default",
+            "source": {"repoURL": repo_url, "path": path, "targetRevision": "HEAD"},
+            "destination": {"server": server, "namespace": APP_NS},
+            "syncPolicy": {"automated": {"prune": true, "selfHeal": true}},
+        }
+    })
+}
+
+/// A ConfigMap manifest (YAML).
+pub fn cm_yaml(name: &str, value: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  key: \"{value}\"\n"
+    )
+}
+
+/// The fixture: one directory `apps/<app>` with one ConfigMap per app.
+pub struct Fixture {
+    pub repo: GitRepo,
+    pub apps: usize,
+}
+
+impl Fixture {
+    /// Creates the repository with every app at `value`.
+    pub fn new(apps: usize, value: &str) -> anyhow::Result<(Fixture, String)> {
+        let fx = Fixture {
+            repo: GitRepo::init()?,
+            apps,
+        };
+        let sha = fx.commit_all(value)?;
+        Ok((fx, sha))
+    }
+
+    /// The name of app `i`.
+    pub fn app_name(i: usize) -> String {
+        format!("app-{i:04}")
+    }
+
+    /// Rewrites every app's ConfigMap with `value` and commits; returns the SHA.
+    pub fn commit_all(&self, value: &str) -> anyhow::Result<String> {
+        let all: Vec<String> = (0..self.apps).map(Fixture::app_name).collect();
+        self.commit_some(&all, value)
+    }
+
+    /// Rewrites the ConfigMaps of `apps` with `value` and commits; returns the SHA.
+    pub fn commit_some(&self, apps: &[String], value: &str) -> anyhow::Result<String> {
+        for n in apps {
+            self.repo.write(
+                &format!("apps/{n}/cm.yaml"),
+                cm_yaml(&format!("cm-{n}"), value),
+            )?;
+        }
+        Ok(self
+            .repo
+            .commit(&format!("{} apps at {value}", apps.len()))?)
+    }
+}
+
+/// Max / mean of per-replica loads over `replicas` (absent ones count 0).
+pub fn max_over_mean(per: &BTreeMap<String, u64>, replicas: &BTreeSet<String>) -> f64 {
+    let loads: Vec<u64> = replicas
+        .iter()
+        .map(|r| per.get(r).copied().unwrap_or(0))
+        .collect();
+    let total: u64 = loads.iter().sum();
+    let max = loads.iter().copied().max().unwrap_or(0);
+    if total == 0 || loads.is_empty() {
+        return 1.0;
+    }
+    max as f64 * loads.len() as f64 / total as f64
+}
+
+/// `keelson_shard_apps{replica="…"}` values from a /metrics text.
+pub fn shard_apps_metric(text: &str) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix("keelson_shard_apps{replica=\"") else {
+            continue;
+        };
+        let Some((replica, value)) = rest.split_once("\"}") else {
+            continue;
+        };
+        if let Ok(v) = value.trim().parse::<f64>() {
+            out.insert(replica.to_owned(), v as u64);
+        }
+    }
+    out
+}
