@@ -15,6 +15,10 @@ use serde_json::json;
 const APPS: usize = 1000;
 const CLUSTERS: usize = 10;
 const WAIT: Duration = Duration::from_secs(600);
+/// Resync period of the controller in this run.
+const RESYNC_SECS: u64 = 30;
+/// How long the steady state is measured.
+const IDLE: Duration = Duration::from_secs(30);
 
 /// utime + stime of a process, in seconds.
 fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
@@ -58,9 +62,9 @@ async fn thousand_apps_on_ten_clusters_reach_synced_and_healthy() {
         repo_servers: 2,
         controller_args: [
             "--app-resync",
-            "60s",
+            "30s",
             "--app-resync-jitter",
-            "10s",
+            "5s",
             "--log",
             "info",
         ]
@@ -113,36 +117,7 @@ async fn thousand_apps_on_ten_clusters_reach_synced_and_healthy() {
         "scale: {APPS} apps created in {:.1}s",
         started.elapsed().as_secs_f64()
     );
-    let mut last_print = Instant::now();
-    let mut done = 0;
-    let mut summary = String::new();
-    while started.elapsed() < WAIT {
-        let list = env.apps().list(&Default::default()).await.unwrap();
-        let values: Vec<serde_json::Value> = list
-            .items
-            .into_iter()
-            .map(|o| serde_json::to_value(o).unwrap())
-            .collect();
-        done = values.iter().filter(|a| synced_healthy(a)).count();
-        if done == APPS {
-            break;
-        }
-        if last_print.elapsed() > Duration::from_secs(15) {
-            let mut counts = std::collections::BTreeMap::new();
-            for a in &values {
-                *counts
-                    .entry(format!("{}/{}", sync_status(a), health(a)))
-                    .or_insert(0usize) += 1;
-            }
-            summary = format!("{counts:?}");
-            eprintln!(
-                "scale: {:.0}s: {done}/{APPS} Synced+Healthy {summary}",
-                started.elapsed().as_secs_f64()
-            );
-            last_print = Instant::now();
-        }
-        tokio::time::sleep(Duration::from_secs(2)).await;
-    }
+    let (done, summary) = wait_all(&env, started, synced_healthy).await;
     let took = started.elapsed();
     let cpu = cpu_seconds(pid).unwrap() - cpu_before;
     let hwm = status_kb(pid, "VmHWM").unwrap();
@@ -166,4 +141,85 @@ async fn thousand_apps_on_ten_clusters_reach_synced_and_healthy() {
         "not every app Synced+Healthy after {WAIT:?}: {summary}\n{}",
         env.controller_log(30)
     );
+    // Steady state: one resync period of a thousand unchanged apps.
+    let cpu_idle_start = cpu_seconds(pid).unwrap();
+    tokio::time::sleep(IDLE).await;
+    let idle_cpu = cpu_seconds(pid).unwrap() - cpu_idle_start;
+    eprintln!(
+        "scale: steady state: controller CPU {:.1}s over {}s ({:.0}% of one core), RSS {:.1} MiB",
+        idle_cpu,
+        IDLE.as_secs(),
+        idle_cpu * 100.0 / IDLE.as_secs_f64(),
+        status_kb(pid, "VmRSS").unwrap() as f64 / 1024.0
+    );
+    // One commit changing every app: all follow within the bounded wait.
+    let files: Vec<(String, String)> = (0..APPS)
+        .map(|i| {
+            (
+                format!("apps/app-{i:04}/cm.yaml"),
+                cm_yaml(&format!("cm-{i:04}"), &format!("changed-{i}"), &[]),
+            )
+        })
+        .collect();
+    let refs: Vec<(&str, String)> = files.iter().map(|(p, t)| (p.as_str(), t.clone())).collect();
+    let sha = fx.commit(&refs, &[], "change every app").unwrap();
+    let cpu_change_start = cpu_seconds(pid).unwrap();
+    let changed = Instant::now();
+    let (done, summary) = wait_all(&env, changed, |a| {
+        synced_healthy(a) && sync_revision(a) == sha
+    })
+    .await;
+    eprintln!(
+        "scale: a commit changing all {APPS} apps was synced everywhere after {:.1}s (resync period {}s); controller CPU {:.1}s; peak RSS {:.1} MiB",
+        changed.elapsed().as_secs_f64(),
+        RESYNC_SECS,
+        cpu_seconds(pid).unwrap() - cpu_change_start,
+        status_kb(pid, "VmHWM").unwrap() as f64 / 1024.0
+    );
+    assert_eq!(done, APPS, "not every app followed the commit: {summary}");
+    let cm = env
+        .config_map(Dest::Sim(7), "scale", "cm-0007")
+        .await
+        .unwrap();
+    assert_eq!(cm.unwrap()["data"]["key"], "changed-7");
+}
+
+/// Polls the Applications until all satisfy `pred` or `WAIT` passes since `since`;
+/// returns how many did and a count by sync/health status.
+async fn wait_all(
+    env: &Env,
+    since: Instant,
+    pred: impl Fn(&serde_json::Value) -> bool,
+) -> (usize, String) {
+    let mut last_print = Instant::now();
+    let mut done = 0;
+    let mut summary = String::new();
+    while since.elapsed() < WAIT {
+        let list = env.apps().list(&Default::default()).await.unwrap();
+        let values: Vec<serde_json::Value> = list
+            .items
+            .into_iter()
+            .map(|o| serde_json::to_value(o).unwrap())
+            .collect();
+        done = values.iter().filter(|a| pred(a)).count();
+        let mut counts = std::collections::BTreeMap::new();
+        for a in &values {
+            *counts
+                .entry(format!("{}/{}", sync_status(a), health(a)))
+                .or_insert(0usize) += 1;
+        }
+        summary = format!("{counts:?}");
+        if done == APPS {
+            break;
+        }
+        if last_print.elapsed() > Duration::from_secs(15) {
+            eprintln!(
+                "scale: {:.0}s: {done}/{APPS} done {summary}",
+                since.elapsed().as_secs_f64()
+            );
+            last_print = Instant::now();
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    (done, summary)
 }
