@@ -474,6 +474,8 @@ async fn controller_syncs_git_changes_heals_drift_prunes_and_finalizes() {
             ("3 prune or keep", Box::pin(prune_or_keep(&env))),
             ("9 finalizer deletion", Box::pin(finalizer_deletion(&env))),
             ("14 CreateNamespace", Box::pin(create_namespace(&env))),
+            ("17 ignoreDifferences", Box::pin(ignore_differences(&env))),
+            ("18 selective sync", Box::pin(selective_sync(&env))),
         ],
     )
     .await;
@@ -801,6 +803,135 @@ async fn rollback(env: &Env) -> anyhow::Result<()> {
     Ok(())
 }
 
+// ---------------------------------------------------------------- scenario 15
+
+/// An automated sync with a retry strategy whose PreSync hook always fails: the
+/// operation is retried `limit` times, then Failed.
+async fn retries(env: &Env) -> anyhow::Result<()> {
+    let (dest, ns, name) = (Dest::Sim(0), "s15", "s15-retry");
+    env.namespace(dest, ns).await?;
+    let fx = Fixture::new()?;
+    fx.commit(
+        &[
+            (
+                "app/pre.yaml",
+                job_yaml(
+                    "s15-pre",
+                    &[(HOOK, "PreSync"), ("sim.keelson.io/fail", "true")],
+                ),
+            ),
+            ("app/cm.yaml", cm_yaml("s15-cm", "x", &[])),
+        ],
+        &[],
+        "v1",
+    )?;
+    let policy = json!({
+        "automated": {},
+        "retry": {"limit": 2, "backoff": {"duration": "1s", "factor": 1, "maxDuration": "2s"}}
+    });
+    env.create_app(app_manifest(
+        name,
+        &fx.url(),
+        "app",
+        &env.server(dest),
+        ns,
+        policy,
+    ))
+    .await?;
+    let app = env
+        .wait_app(name, "operation Failed after retries", SYNC_WAIT, |a| {
+            a["operation"].is_null() && op_phase(a) == "Failed"
+        })
+        .await?;
+    let state = &app["status"]["operationState"];
+    eprintln!(
+        "s15: retryCount {} message {}",
+        state["retryCount"], state["message"]
+    );
+    ensure!(state["retryCount"] == 2, "retryCount: {}", brief(&app));
+    ensure!(
+        env.config_map(dest, ns, "s15-cm").await?.is_none(),
+        "the sync phase ran although PreSync failed"
+    );
+    // No further automated attempt at the same revision.
+    let finished = state["finishedAt"].clone();
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let app = env.app(name).await?.context("s15 vanished")?;
+    ensure!(
+        app["status"]["operationState"]["finishedAt"] == finished,
+        "another automated sync ran at the failed revision: {}",
+        brief(&app)
+    );
+    Ok(())
+}
+
+// ---------------------------------------------------------------- scenario 16
+
+/// Terminating a running operation (status.operationState.phase = Terminating, as
+/// `argocd app terminate-op` does) ends it as Failed.
+async fn terminate(env: &Env) -> anyhow::Result<()> {
+    let (dest, ns, name) = (Dest::Sim(0), "s16", "s16-terminate");
+    env.namespace(dest, ns).await?;
+    let fx = Fixture::new()?;
+    let sha = fx.commit(
+        &[
+            ("app/cm.yaml", cm_yaml("s16-cm", "x", &[])),
+            (
+                "app/post.yaml",
+                job_yaml(
+                    "s16-post",
+                    &[(HOOK, "PostSync"), ("sim.keelson.io/never-ready", "true")],
+                ),
+            ),
+        ],
+        &[],
+        "v1",
+    )?;
+    env.create_app(app_manifest(
+        name,
+        &fx.url(),
+        "app",
+        &env.server(dest),
+        ns,
+        json!({}),
+    ))
+    .await?;
+    env.wait_app(name, "first reconcile", SYNC_WAIT, |a| {
+        !sync_status(a).is_empty()
+    })
+    .await?;
+    env.sync_to(name, &sha).await?;
+    wait_until("s16: the PostSync hook runs", SYNC_WAIT, || async {
+        env.live(dest, "batch/v1", "Job", ns, "s16-post").await
+    })
+    .await?;
+    env.wait_app(name, "operation Running", SYNC_WAIT, |a| {
+        op_phase(a) == "Running"
+    })
+    .await?;
+    env.patch_app(
+        name,
+        json!({"status": {"operationState": {"phase": "Terminating"}}}),
+    )
+    .await?;
+    let app = env
+        .wait_app(name, "operation terminated", Duration::from_secs(30), |a| {
+            a["operation"].is_null() && matches!(op_phase(a), "Failed" | "Error" | "Succeeded")
+        })
+        .await?;
+    let state = &app["status"]["operationState"];
+    eprintln!(
+        "s16: after terminate: phase {} message {}",
+        state["phase"], state["message"]
+    );
+    ensure!(
+        op_phase(&app) == "Failed",
+        "terminated operation: {}",
+        brief(&app)
+    );
+    Ok(())
+}
+
 // ---------------------------------------------------------------- scenario 11
 
 /// A second operation starts from a fresh operationState: while it runs, nothing of the
@@ -888,6 +1019,8 @@ async fn controller_runs_waves_hooks_failures_and_rollbacks() {
                 "11 second operation state is fresh",
                 Box::pin(second_operation_state_is_fresh(&env)),
             ),
+            ("15 retries", Box::pin(retries(&env))),
+            ("16 terminate", Box::pin(terminate(&env))),
         ],
     )
     .await;
@@ -1093,6 +1226,123 @@ async fn controller_enforces_projects_and_isolates_unreachable_clusters() {
         ],
     )
     .await;
+}
+
+// ---------------------------------------------------------------- scenario 17
+
+/// ignoreDifferences: drift in an ignored field keeps the app Synced; drift elsewhere
+/// does not.
+async fn ignore_differences(env: &Env) -> anyhow::Result<()> {
+    let (dest, ns, name) = (Dest::InCluster, "s17", "s17-ignore");
+    env.namespace(dest, ns).await?;
+    let fx = Fixture::new()?;
+    let two_keys = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: s17-cm\ndata:\n  key: git\n  other: git\n";
+    fx.commit(&[("app/cm.yaml", two_keys.to_string())], &[], "v1")?;
+    let mut app = app_manifest(name, &fx.url(), "app", &env.server(dest), ns, json!({}));
+    app["spec"]["ignoreDifferences"] =
+        json!([{"group": "", "kind": "ConfigMap", "jsonPointers": ["/data/key"]}]);
+    env.create_app(app).await?;
+    env.wait_app(name, "first reconcile", SYNC_WAIT, |a| {
+        !sync_status(a).is_empty()
+    })
+    .await?;
+    let sha = fx.repo.head()?;
+    env.sync_to(name, &sha).await?;
+    env.wait_app(name, "Synced", SYNC_WAIT, |a| {
+        operation_done_at(a, &sha) && synced_healthy(a)
+    })
+    .await?;
+    drift(env, dest, ns, "s17-cm", "by-hand").await?;
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    let app = env.app(name).await?.context("s17 vanished")?;
+    ensure!(
+        sync_status(&app) == "Synced",
+        "drift in an ignored field made the app {}: {}",
+        sync_status(&app),
+        brief(&app)
+    );
+    let cms: Api<ConfigMap> = Api::namespaced(env.client(dest)?, ns);
+    cms.patch(
+        "s17-cm",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"data": {"other": "by-hand"}})),
+    )
+    .await?;
+    env.wait_app(
+        name,
+        "OutOfSync after drift in a compared field",
+        Duration::from_secs(30),
+        |a| sync_status(a) == "OutOfSync",
+    )
+    .await?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------- scenario 18
+
+/// A selective sync (operation.sync.resources) applies only the named resource and is
+/// not recorded in the history.
+async fn selective_sync(env: &Env) -> anyhow::Result<()> {
+    let (dest, ns, name) = (Dest::InCluster, "s18", "s18-selective");
+    env.namespace(dest, ns).await?;
+    let fx = Fixture::new()?;
+    let sha = fx.commit(
+        &[
+            ("app/one.yaml", cm_yaml("s18-one", "x", &[])),
+            ("app/two.yaml", cm_yaml("s18-two", "x", &[])),
+        ],
+        &[],
+        "v1",
+    )?;
+    env.create_app(app_manifest(
+        name,
+        &fx.url(),
+        "app",
+        &env.server(dest),
+        ns,
+        json!({}),
+    ))
+    .await?;
+    env.wait_app(name, "first reconcile", SYNC_WAIT, |a| {
+        !sync_status(a).is_empty()
+    })
+    .await?;
+    env.patch_app(
+        name,
+        json!({"operation": {"initiatedBy": {"username": "e2e"}, "sync": {
+            "revision": sha,
+            "resources": [{"group": "", "kind": "ConfigMap", "name": "s18-one", "namespace": ns}]
+        }}}),
+    )
+    .await?;
+    let app = env
+        .wait_app(name, "selective sync finished", SYNC_WAIT, |a| {
+            operation_done_at(a, &sha)
+        })
+        .await?;
+    ensure!(
+        op_phase(&app) == "Succeeded",
+        "selective sync: {}",
+        brief(&app)
+    );
+    ensure!(
+        env.config_map(dest, ns, "s18-one").await?.is_some(),
+        "s18-one not applied"
+    );
+    ensure!(
+        env.config_map(dest, ns, "s18-two").await?.is_none(),
+        "s18-two applied by a selective sync of s18-one"
+    );
+    let history = app["status"]["history"]
+        .as_array()
+        .map(Vec::len)
+        .unwrap_or(0);
+    ensure!(
+        history == 0,
+        "a selective sync was recorded in history: {}",
+        brief(&app)
+    );
+    Ok(())
 }
 
 // ---------------------------------------------------------------- scenario 13
