@@ -1223,6 +1223,10 @@ async fn controller_enforces_projects_and_isolates_unreachable_clusters() {
             ("7 AppProject denials", Box::pin(project_denials(&env))),
             ("8 unreachable cluster", Box::pin(unreachable_cluster(&env))),
             ("13 broken manifests", Box::pin(broken_manifests(&env))),
+            (
+                "19 destination by name",
+                Box::pin(destination_by_name(&env)),
+            ),
         ],
     )
     .await;
@@ -1522,6 +1526,68 @@ async fn repo_server_crash(env: &mut Env) -> anyhow::Result<()> {
     eprintln!(
         "s12: 6 apps followed Git {:.1}s after one of two repo-servers was killed",
         t.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+// ---------------------------------------------------------------- scenario 19
+
+/// Destinations by cluster name: a registered name and `in-cluster` resolve and sync; an
+/// unknown name is an InvalidSpecError and nothing is applied.
+async fn destination_by_name(env: &Env) -> anyhow::Result<()> {
+    let ns = "s19";
+    env.namespace(Dest::Sim(0), ns).await?;
+    env.namespace(Dest::InCluster, ns).await?;
+    let fx = Fixture::new()?;
+    fx.commit(&[("app/cm.yaml", cm_yaml("s19-cm", "x", &[]))], &[], "v1")?;
+    let c1 = env.sim.cluster(0)?.name.clone();
+    for (name, cluster) in [
+        ("s19-by-name", c1.as_str()),
+        ("s19-in-cluster", "in-cluster"),
+        ("s19-unknown", "no-such-cluster"),
+    ] {
+        let mut app = app_manifest(name, &fx.url(), "app", "", ns, json!({"automated": {}}));
+        app["spec"]["destination"] = json!({"name": cluster, "namespace": ns});
+        env.create_app(app).await?;
+    }
+    env.wait_app("s19-by-name", "Synced+Healthy", SYNC_WAIT, synced_healthy)
+        .await?;
+    ensure!(
+        env.config_map(Dest::Sim(0), ns, "s19-cm").await?.is_some(),
+        "s19-by-name: not applied to cluster {c1}"
+    );
+    env.wait_app(
+        "s19-in-cluster",
+        "Synced+Healthy",
+        SYNC_WAIT,
+        synced_healthy,
+    )
+    .await?;
+    ensure!(
+        env.config_map(Dest::InCluster, ns, "s19-cm")
+            .await?
+            .is_some(),
+        "s19-in-cluster: not applied to the management cluster"
+    );
+    let app = env
+        .wait_app("s19-unknown", "InvalidSpecError", SYNC_WAIT, |a| {
+            has_condition(a, "InvalidSpecError")
+        })
+        .await?;
+    eprintln!("s19: unknown cluster name: {:?}", conditions(&app));
+    // Argo CD's text (util/argo ValidateDestination / getDestinationServer).
+    let want = "application destination spec is invalid: unable to find destination server: \
+                there are no clusters with this name: no-such-cluster";
+    ensure!(
+        conditions(&app).iter().any(|c| c["message"] == want),
+        "s19-unknown: expected the condition message {want:?}"
+    );
+    ensure!(
+        env.config_map(Dest::InCluster, ns, "s19-cm")
+            .await?
+            .is_some()
+            && env.config_map(Dest::Sim(1), ns, "s19-cm").await?.is_none(),
+        "s19-unknown applied something"
     );
     Ok(())
 }
