@@ -1634,6 +1634,27 @@ async fn kill_mid_operation(env: &mut Env) -> anyhow::Result<()> {
         &[],
         "v1",
     )?;
+    // An automated app that is settled before the crash must not be synced again after it.
+    let fx_auto = Fixture::new()?;
+    fx_auto.commit(
+        &[("app/cm.yaml", cm_yaml("s10-auto-cm", "x", &[]))],
+        &[],
+        "v1",
+    )?;
+    env.namespace(dest, "s10-auto").await?;
+    env.create_app(app_manifest(
+        "s10-auto",
+        &fx_auto.url(),
+        "app",
+        &env.server(dest),
+        "s10-auto",
+        json!({"automated": {"selfHeal": true, "prune": true}}),
+    ))
+    .await?;
+    let settled = env
+        .wait_app("s10-auto", "Synced+Healthy", SYNC_WAIT, synced_healthy)
+        .await?;
+    let settled_at = settled["status"]["operationState"]["finishedAt"].clone();
     env.create_app(app_manifest(
         name,
         &fx.url(),
@@ -1716,6 +1737,19 @@ async fn kill_mid_operation(env: &mut Env) -> anyhow::Result<()> {
     ensure!(
         history == 1,
         "history has {history} entries after one operation"
+    );
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let auto = env.app("s10-auto").await?.context("s10-auto vanished")?;
+    let auto_history = auto["status"]["history"]
+        .as_array()
+        .map(Vec::len)
+        .unwrap_or(0);
+    ensure!(
+        synced_healthy(&auto)
+            && auto_history == 1
+            && auto["status"]["operationState"]["finishedAt"] == settled_at,
+        "the settled automated app was synced again after the restart: {}",
+        brief(&auto)
     );
     Ok(())
 }
