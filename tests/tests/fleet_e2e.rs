@@ -93,13 +93,17 @@ async fn wait_apps(
     panic!("{what}: not every app converged after {timeout:?}: {summary}")
 }
 
-fn at_revision(sha: &str, holders: &BTreeSet<String>) -> impl Fn(&Value) -> bool {
-    let sha = sha.to_owned();
+/// Synced + Healthy at the app's revision in `revs`, last synced by one of `holders`.
+fn at_revision(
+    revs: &BTreeMap<String, String>,
+    holders: &BTreeSet<String>,
+) -> impl Fn(&Value) -> bool {
+    let revs = revs.clone();
     let holders = holders.clone();
     move |a: &Value| {
         sync_status(a) == "Synced"
             && health(a) == "Healthy"
-            && sync_revision(a) == sha
+            && revs.get(name(a)).is_some_and(|r| r == sync_revision(a))
             && holders.contains(holder(a))
     }
 }
@@ -133,6 +137,15 @@ fn moved(before: &BTreeMap<String, String>, after: &BTreeMap<String, String>) ->
 async fn fleet_scenario(backend: Backend) {
     let t_all = Instant::now();
     let b = backend.flag();
+    // Bounds that are measured (not waits) are checked at the end, so one run reports
+    // every number.
+    let mut failed: Vec<String> = Vec::new();
+    let mut check = |ok: bool, what: String| {
+        if !ok {
+            eprintln!("CHECK FAILED [{b}]: {what}");
+            failed.push(what);
+        }
+    };
     let mut fleet = Fleet::start(FleetOptions {
         backend,
         clusters: CLUSTERS,
@@ -143,12 +156,16 @@ async fn fleet_scenario(backend: Backend) {
     })
     .await
     .unwrap();
-    let (fx, sha0) = Fixture::new(APPS, "v0").unwrap();
-    let url = fx.repo.url();
+    let (fx, sha0) = Fixture::new(APPS, CLUSTERS, "v0").unwrap();
     let apps: Vec<Value> = (0..APPS)
         .map(|i| {
             let n = Fixture::app_name(i);
-            app_manifest(&n, &url, &format!("apps/{n}"), &fleet.servers[i % CLUSTERS])
+            app_manifest(
+                &n,
+                &fx.url_of(i),
+                &format!("apps/{n}"),
+                &fleet.servers[i % CLUSTERS],
+            )
         })
         .collect();
     fleet.create_apps(apps).await.unwrap();
@@ -205,33 +222,78 @@ async fn fleet_scenario(backend: Backend) {
     let kill_wall = k8s_openapi::jiff::Timestamp::now();
     // Only the dead replica's apps change, so the time measured is the failover's, not
     // the survivors' own backlog.
-    let changed: Vec<String> = victim_apps.iter().cloned().collect();
+    let changed: Vec<usize> = (0..APPS)
+        .filter(|i| victim_apps.contains(&Fixture::app_name(*i)))
+        .collect();
     let sha1 = fx.commit_some(&changed, "v1").unwrap();
     let survivors = fleet.running_ids();
     let (mut t_units, mut t_reconciled, mut t_synced) = (None, None, None);
     while t_kill.elapsed() < LEASE + Duration::from_secs(40) && t_synced.is_none() {
-        if t_units.is_none() {
-            let now = fleet.claims().await.unwrap();
-            if lost
+        let (now, apps) = tokio::join!(fleet.claims(), fleet.list_apps());
+        let (now, apps) = (now.unwrap(), apps.unwrap());
+        let elapsed = t_kill.elapsed();
+        if t_units.is_none()
+            && lost
                 .iter()
                 .all(|u| now.get(u).is_some_and(|h| survivors.contains(h)))
-            {
-                t_units = Some(t_kill.elapsed());
-            }
+        {
+            t_units = Some(elapsed);
         }
-        let apps = fleet.list_apps().await.unwrap();
         let mine: Vec<&Value> = apps
             .iter()
             .filter(|a| victim_apps.contains(name(a)))
             .collect();
-        if t_reconciled.is_none() && mine.iter().all(|a| sync_revision(a) == sha1) {
-            t_reconciled = Some(t_kill.elapsed());
+        if t_reconciled.is_none()
+            && mine
+                .iter()
+                .all(|a| sha1.get(name(a)).is_some_and(|r| r == sync_revision(a)))
+        {
+            t_reconciled = Some(elapsed);
         }
         if mine.iter().all(|a| at_revision(&sha1, &survivors)(a)) {
-            t_synced = Some(t_kill.elapsed());
+            t_synced = Some(elapsed);
         }
-        tokio::time::sleep(Duration::from_millis(250)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // The same from the replicas' own records: claim events and apply logs.
+    let kill_ns = kill_wall.as_nanosecond();
+    let dict = fleet.unit_dictionary();
+    let events = fleet.claim_events();
+    let took_at = lost
+        .iter()
+        .map(|u| {
+            let display = dict.get(u).cloned().unwrap_or_default();
+            events
+                .iter()
+                .filter(|e| e.unit == display && e.replica != victim && e.at > kill_ns)
+                .map(|e| e.at)
+                .min()
+        })
+        .collect::<Option<Vec<i128>>>()
+        .and_then(|v| v.into_iter().max());
+    let writes = fleet.writes().unwrap();
+    let written_at = victim_apps
+        .iter()
+        .map(|a| {
+            let key = format!("{NS}/{a}");
+            writes
+                .iter()
+                .filter(|w| w.app == key && w.start > kill_ns)
+                .map(|w| w.end)
+                .min()
+        })
+        .collect::<Option<Vec<i128>>>()
+        .and_then(|v| v.into_iter().max());
+    let rel = |t: Option<i128>| {
+        t.map_or("never".to_owned(), |t| {
+            format!("{:.1}s", (t - kill_ns) as f64 / 1e9)
+        })
+    };
+    eprintln!(
+        "RESULT [{b}] failover (from logs): last unit claimed by a survivor {} after the kill; last moved app written at its new revision {} after the kill",
+        rel(took_at),
+        rel(written_at)
+    );
     let f = |d: Option<Duration>| d.map_or("never".to_owned(), |d| format!("{:.1}s", secs(d)));
     eprintln!(
         "RESULT [{b}] failover: kill -9 {victim} at {kill_wall} holding {} units / {} apps: units held by survivors after {}, apps reconciled at the new commit after {}, Synced+Healthy by survivors after {} (lease {}s)",
@@ -243,10 +305,12 @@ async fn fleet_scenario(backend: Backend) {
         LEASE.as_secs()
     );
     let bound = LEASE + Duration::from_secs(5);
-    assert!(
+    check(
         t_reconciled.is_some_and(|d| d <= bound),
-        "the dead replica's apps were not reconciled within lease + 5 s: {}",
-        f(t_reconciled)
+        format!(
+            "the dead replica's apps were not reconciled within lease + 5 s: {}",
+            f(t_reconciled)
+        ),
     );
     wait_apps(
         &fleet,
@@ -292,13 +356,13 @@ async fn fleet_scenario(backend: Backend) {
         share * 100.0,
         secs(t.elapsed())
     );
-    assert!(
+    check(
         (0.15..=0.50).contains(&share),
-        "restarted replica holds {share:.2} of the units"
+        format!("restarted replica holds {share:.2} of the units"),
     );
-    assert!(
+    check(
         moved_restart as f64 <= 0.5 * after.len() as f64,
-        "{moved_restart} units moved on restart"
+        format!("{moved_restart} units moved on restart"),
     );
 
     // 3b. A fourth replica joins while a change is synced over slow clusters.
@@ -330,10 +394,9 @@ async fn fleet_scenario(backend: Backend) {
         frac * 100.0,
         secs(t.elapsed())
     );
-    assert!(
+    check(
         frac <= 0.40,
-        "{:.0}% of the units moved on join",
-        frac * 100.0
+        format!("{:.0}% of the units moved on join", frac * 100.0),
     );
     let four = ids(&["r1", "r2", "r3", "r4"]);
     wait_apps(
@@ -388,9 +451,9 @@ async fn fleet_scenario(backend: Backend) {
         frozen_units.len(),
         f(t_taken)
     );
-    assert!(
+    check(
         t_taken.is_some(),
-        "the frozen replica's units were not taken over"
+        format!("the frozen replica's units were not taken over"),
     );
     fleet
         .wait_claims_stable(
@@ -452,9 +515,9 @@ async fn fleet_scenario(backend: Backend) {
         &claims,
     )
     .await;
-    assert!(
+    check(
         ratio <= 1.15,
-        "max/mean apps per replica {ratio:.3} with a split half-cluster"
+        format!("max/mean apps per replica {ratio:.3} with a split half-cluster"),
     );
     wait_apps(
         &fleet,
@@ -479,16 +542,20 @@ async fn fleet_scenario(backend: Backend) {
         report.not_claimer.len(),
         secs(t_all.elapsed())
     );
-    assert!(
+    check(
         report.writes > APPS,
-        "too few writes recorded: {}",
-        report.writes
+        format!("too few writes recorded: {}", report.writes),
     );
-    assert_eq!(
-        report.incidents(),
-        0,
-        "double work:\n{}",
-        report.examples(5)
+    check(
+        report.incidents() == 0,
+        format!("double work:\n{}", report.examples(5)),
+    );
+    drop(check);
+    assert!(
+        failed.is_empty(),
+        "{} check(s) failed:\n{}",
+        failed.len(),
+        failed.join("\n")
     );
 }
 

@@ -863,21 +863,30 @@ pub fn cm_yaml(name: &str, value: &str) -> String {
     )
 }
 
-/// The fixture: one directory `apps/<app>` with one ConfigMap per app.
+/// The fixture: `repos` Git repositories; app `i` lives in repository `i % repos`, in
+/// directory `apps/<app>` holding one ConfigMap. Apps start on cluster `i % clusters`,
+/// so with as many repositories as clusters a commit to one repository changes the
+/// apps of one cluster only (and no other app's revision moves).
 pub struct Fixture {
-    pub repo: GitRepo,
+    pub repos: Vec<GitRepo>,
     pub apps: usize,
 }
 
 impl Fixture {
-    /// Creates the repository with every app at `value`.
-    pub fn new(apps: usize, value: &str) -> anyhow::Result<(Fixture, String)> {
+    /// Creates the repositories with every app at `value`; returns each app's revision.
+    pub fn new(
+        apps: usize,
+        repos: usize,
+        value: &str,
+    ) -> anyhow::Result<(Fixture, BTreeMap<String, String>)> {
         let fx = Fixture {
-            repo: GitRepo::init()?,
+            repos: (0..repos.max(1))
+                .map(|_| GitRepo::init())
+                .collect::<Result<Vec<_>, _>>()?,
             apps,
         };
-        let sha = fx.commit_all(value)?;
-        Ok((fx, sha))
+        let revs = fx.commit_all(value)?;
+        Ok((fx, revs))
     }
 
     /// The name of app `i`.
@@ -885,23 +894,49 @@ impl Fixture {
         format!("app-{i:04}")
     }
 
-    /// Rewrites every app's ConfigMap with `value` and commits; returns the SHA.
-    pub fn commit_all(&self, value: &str) -> anyhow::Result<String> {
-        let all: Vec<String> = (0..self.apps).map(Fixture::app_name).collect();
+    /// The repository index of app `i`.
+    pub fn repo_of(&self, i: usize) -> usize {
+        i % self.repos.len()
+    }
+
+    /// The repository URL of app `i`.
+    pub fn url_of(&self, i: usize) -> String {
+        self.repos[self.repo_of(i)].url()
+    }
+
+    /// Rewrites every app's ConfigMap with `value` and commits; returns every app's revision.
+    pub fn commit_all(&self, value: &str) -> anyhow::Result<BTreeMap<String, String>> {
+        let all: Vec<usize> = (0..self.apps).collect();
         self.commit_some(&all, value)
     }
 
-    /// Rewrites the ConfigMaps of `apps` with `value` and commits; returns the SHA.
-    pub fn commit_some(&self, apps: &[String], value: &str) -> anyhow::Result<String> {
-        for n in apps {
-            self.repo.write(
+    /// Rewrites the ConfigMaps of apps `indexes` with `value` and commits the repositories
+    /// holding them; returns every app's revision (HEAD of its repository).
+    pub fn commit_some(
+        &self,
+        indexes: &[usize],
+        value: &str,
+    ) -> anyhow::Result<BTreeMap<String, String>> {
+        let mut touched = BTreeSet::new();
+        for i in indexes {
+            let n = Fixture::app_name(*i);
+            self.repos[self.repo_of(*i)].write(
                 &format!("apps/{n}/cm.yaml"),
                 cm_yaml(&format!("cm-{n}"), value),
             )?;
+            touched.insert(self.repo_of(*i));
         }
-        Ok(self
-            .repo
-            .commit(&format!("{} apps at {value}", apps.len()))?)
+        for r in touched {
+            self.repos[r].commit(&format!("apps at {value}"))?;
+        }
+        let heads = self
+            .repos
+            .iter()
+            .map(GitRepo::head)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((0..self.apps)
+            .map(|i| (Fixture::app_name(i), heads[self.repo_of(i)].clone()))
+            .collect())
     }
 }
 
