@@ -95,7 +95,7 @@ pub fn check_spec(
             spec_err(
                 vec![condition(
                     INVALID_SPEC_ERROR,
-                    format!("application destination spec is invalid: {e}"),
+                    format!("application destination spec is invalid: {}", destination_message(&e)),
                 )],
                 None,
             )
@@ -105,6 +105,17 @@ pub fn check_spec(
         return Err(spec_err(conditions, Some(destination)));
     }
     Ok((project, destination))
+}
+
+/// Argo CD's wording of a destination that does not resolve.
+fn destination_message(e: &crate::error::ClusterError) -> String {
+    use crate::error::ClusterError;
+    match e {
+        ClusterError::UnknownName { .. } | ClusterError::UnknownServer { .. } => {
+            format!("unable to find destination server: {e}")
+        }
+        _ => e.to_string(),
+    }
 }
 
 /// The destination's cache, if it is usable now.
