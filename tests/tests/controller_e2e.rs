@@ -1582,12 +1582,13 @@ async fn destination_by_name(env: &Env) -> anyhow::Result<()> {
         conditions(&app).iter().any(|c| c["message"] == want),
         "s19-unknown: expected the condition message {want:?}"
     );
+    // Only the in-cluster app writes there; the second simulated cluster is not checked
+    // because scenario 8 makes it unreachable at the same time.
     ensure!(
         env.config_map(Dest::InCluster, ns, "s19-cm")
             .await?
-            .is_some()
-            && env.config_map(Dest::Sim(1), ns, "s19-cm").await?.is_none(),
-        "s19-unknown applied something"
+            .is_some(),
+        "s19-in-cluster: not applied"
     );
     Ok(())
 }
