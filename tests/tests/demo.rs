@@ -55,6 +55,9 @@ fn demo_brings_every_example_to_synced_and_healthy() -> anyhow::Result<()> {
             "{app} not Synced and Healthy: {line}"
         );
     }
-    assert!(stdout.contains("applications are Synced and Healthy"), "{stdout}");
+    assert!(
+        stdout.contains("applications are Synced and Healthy"),
+        "{stdout}"
+    );
     Ok(())
 }

@@ -95,7 +95,10 @@ pub fn check_spec(
             spec_err(
                 vec![condition(
                     INVALID_SPEC_ERROR,
-                    format!("application destination spec is invalid: {}", destination_message(&e)),
+                    format!(
+                        "application destination spec is invalid: {}",
+                        destination_message(&e)
+                    ),
                 )],
                 None,
             )

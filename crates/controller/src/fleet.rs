@@ -4,12 +4,12 @@
 //! re-examined.
 
 use std::any::Any;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Weak};
 
 use keelson_sharding::manager::ClusterSource;
 use keelson_sharding::ownership::Ownership;
-use keelson_sharding::unit::ClusterInfo;
+use keelson_sharding::unit::{ClusterInfo, UnitId};
 
 use crate::clusters::IN_CLUSTER_SERVER;
 use crate::fence::AppFence;
@@ -80,24 +80,45 @@ impl ClusterSource for FleetClusters {
     }
 }
 
-/// Follows ownership changes: stops caches of clusters no longer held, re-examines apps.
+/// Follows ownership changes: starts the caches of newly held clusters at once, stops
+/// those no longer held, and re-examines only the apps of newly held units (their
+/// operations resume too); apps of units held before are unaffected.
 pub(crate) async fn follow_ownership(shared: Arc<Shared>, ownership: Arc<Ownership>) {
     let mut rx = ownership.subscribe();
+    let mut before: BTreeSet<UnitId> = BTreeSet::new();
     while rx.changed().await.is_ok() {
-        let held = ownership.held_servers();
-        shared.clusters.retain(|server| held.contains(server));
-        tracing::info!(units = ownership.held_units().len(), "ownership changed");
-        for app in shared.apps.state() {
-            shared.refresh_queue.add(app_key(
-                app.metadata.namespace.as_deref().unwrap_or_default(),
-                app.metadata.name.as_deref().unwrap_or_default(),
-            ));
-            if app.operation.is_some() {
-                shared.operation_queue.add(app_key(
-                    app.metadata.namespace.as_deref().unwrap_or_default(),
-                    app.metadata.name.as_deref().unwrap_or_default(),
-                ));
+        let held = ownership.held_units();
+        let servers: BTreeSet<String> = held.iter().map(|u| u.server.clone()).collect();
+        shared.clusters.retain(|server| servers.contains(server));
+        for server in &servers {
+            if let Err(e) = shared.clusters.entry(server) {
+                tracing::warn!(%server, error = %e, "starting the cache of a held cluster failed");
             }
         }
+        let gained: BTreeSet<&UnitId> = held.difference(&before).collect();
+        tracing::info!(
+            units = held.len(),
+            gained = gained.len(),
+            "ownership changed"
+        );
+        if !gained.is_empty() {
+            for app in shared.apps.state() {
+                let key = app_key(
+                    app.metadata.namespace.as_deref().unwrap_or_default(),
+                    app.metadata.name.as_deref().unwrap_or_default(),
+                );
+                let Ok(d) = shared.clusters.resolve(&app.spec.destination) else {
+                    continue;
+                };
+                if !gained.contains(&ownership.unit_of(&d.server, &key)) {
+                    continue;
+                }
+                if app.operation.is_some() {
+                    shared.operation_queue.add(key.clone());
+                }
+                shared.refresh_queue.add(key);
+            }
+        }
+        before = held;
     }
 }

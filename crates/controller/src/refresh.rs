@@ -56,6 +56,17 @@ async fn refresh(shared: &Arc<Shared>, key: &AppKey) {
         || shared.hard_refresh.lock().remove(key).is_some()
         || hard_resync_due(shared, &app);
     let state = load_state(shared, key, &app, None, hard).await;
+    if let Err(StateError::Comparison {
+        retry_soon: true, ..
+    }) = &state
+    {
+        // The destination's cache is still filling (just started, or this replica just
+        // took the cluster over): look again shortly instead of reporting Unknown.
+        shared
+            .refresh_queue
+            .add_after(key.clone(), Duration::from_millis(500));
+        return;
+    }
     let mut retry_soon = false;
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let previous = app.status.clone().unwrap_or_default();

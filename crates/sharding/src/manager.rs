@@ -222,6 +222,7 @@ impl<C: Coordination> ShardManager<C> {
                 }
             }
         }
+        let mut wanted = Vec::new();
         for (unit, owner) in desired {
             if owner != me || held.contains(unit) {
                 continue;
@@ -235,14 +236,24 @@ impl<C: Coordination> ShardManager<C> {
             {
                 continue; // its live holder releases it first
             }
-            match self.coord.claim(&unit.name(), previous.as_ref()).await {
+            wanted.push((unit.clone(), previous));
+        }
+        // Claims are independent compare-and-swaps: send them together.
+        let coord = &self.coord;
+        let outcomes = futures::future::join_all(wanted.iter().map(|(unit, previous)| {
+            let name = unit.name();
+            async move { coord.claim(&name, previous.as_ref()).await }
+        }))
+        .await;
+        for ((unit, previous), outcome) in wanted.into_iter().zip(outcomes) {
+            match outcome {
                 Ok(ClaimOutcome::Taken(record)) => {
                     if previous.is_some() {
                         self.metrics.moves.inc();
                     }
                     tracing::info!(unit = %unit, from = ?previous.as_ref().map(|p| &p.holder), "took unit");
                     by_name.insert(record.unit.clone(), record);
-                    held.insert(unit.clone());
+                    held.insert(unit);
                 }
                 Ok(ClaimOutcome::Conflict) => self.metrics.conflicts.inc(),
                 Err(e) => tracing::warn!(unit = %unit, error = %e, "claiming a unit failed"),
