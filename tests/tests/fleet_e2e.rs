@@ -373,7 +373,9 @@ async fn fleet_scenario(backend: Backend) {
             .await
             .unwrap();
     }
-    let sha2 = fx.commit_all("v2").unwrap();
+    // The change touches the apps of the first ten clusters (the slow ones among them).
+    let batch: Vec<usize> = (0..APPS).filter(|i| i % CLUSTERS < 10).collect();
+    let sha2 = fx.commit_some(&batch, "v2").unwrap();
     tokio::time::sleep(Duration::from_secs(4)).await;
     fleet.add_replicas(&["r4"]).await.unwrap();
     let t = Instant::now();
@@ -415,7 +417,12 @@ async fn fleet_scenario(backend: Backend) {
     let frozen = "r3";
     let log = fleet.replica(frozen).unwrap().apply_log.clone();
     let size = std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
-    let sha3 = fx.commit_all("v3").unwrap();
+    // The change touches the frozen replica's apps: work it has pending when frozen.
+    let held = fleet.apps_held_by(&joined, frozen);
+    let batch: Vec<usize> = (0..APPS)
+        .filter(|i| held.contains(&Fixture::app_name(*i)))
+        .collect();
+    let sha3 = fx.commit_some(&batch, "v3").unwrap();
     let t = Instant::now();
     while std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0) == size {
         assert!(
@@ -426,6 +433,7 @@ async fn fleet_scenario(backend: Backend) {
     }
     fleet.pause(frozen).unwrap();
     let t_pause = Instant::now();
+    let pause_wall = k8s_openapi::jiff::Timestamp::now();
     let frozen_units: BTreeSet<String> = joined
         .iter()
         .filter(|(_, h)| *h == frozen)
@@ -445,6 +453,10 @@ async fn fleet_scenario(backend: Backend) {
     }
     fleet.resume(frozen).unwrap();
     let resumed_ns = now_ns();
+    eprintln!(
+        "[{b}] 4: {frozen} SIGSTOP at {pause_wall}, SIGCONT at {}",
+        k8s_openapi::jiff::Timestamp::now()
+    );
     eprintln!(
         "RESULT [{b}] pause: {frozen} frozen for {:.1}s after it started on the change; its {} units were taken by others after {}",
         secs(t_pause.elapsed()),

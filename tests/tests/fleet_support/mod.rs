@@ -528,18 +528,31 @@ impl Fleet {
                 }
             } else {
                 last = None;
-                let missing = expected.difference(&names).count();
+                let dict = self.unit_dictionary();
+                let missing: Vec<&String> = expected
+                    .difference(&names)
+                    .map(|n| dict.get(n).unwrap_or(n))
+                    .collect();
                 let extra = names.difference(&expected).count();
                 let dead: Vec<&String> = claims.values().filter(|h| !live.contains(*h)).collect();
                 why = format!(
-                    "{missing} units unclaimed, {extra} stale claims, {} claims of non-live holders ({:?}), holders {holders:?}",
+                    "{} units unclaimed {missing:?}, {extra} stale claims, {} claims of non-live holders ({:?}), holders {holders:?}",
+                    missing.len(),
                     dead.len(),
                     dead.iter().collect::<BTreeSet<_>>()
                 );
             }
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
-        bail!("claims not stable after {timeout:?}: {why}")
+        let mut views = String::new();
+        for id in &live {
+            let text = self.metrics(id).await.unwrap_or_default();
+            views.push_str(&format!(
+                "\n  {id} sees apps per replica {:?}",
+                shard_apps_metric(&text)
+            ));
+        }
+        bail!("claims not stable after {timeout:?}: {why}; each replica's view:{views}")
     }
 
     /// Applications in the `argocd` namespace.
@@ -671,8 +684,14 @@ impl Fleet {
     }
 
     /// `/metrics` of a replica (HTTP/1.0, so the body is not chunked).
-    pub async fn metrics(&mut self, id: &str) -> anyhow::Result<String> {
-        let addr = self.replica(id)?.process.metrics_addr();
+    pub async fn metrics(&self, id: &str) -> anyhow::Result<String> {
+        let addr = self
+            .replicas
+            .iter()
+            .find(|r| r.id == id)
+            .with_context(|| format!("no replica {id}"))?
+            .process
+            .metrics_addr();
         let fetch = async {
             let mut s = tokio::net::TcpStream::connect(addr).await?;
             s.write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
