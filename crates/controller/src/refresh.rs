@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use keelson_model::annotations::{REFRESH, REFRESH_HARD, SKIP_RECONCILE};
 use keelson_model::application_status::{ApplicationCondition, ComparedTo, SyncStatus};
-use keelson_model::{Application, ApplicationStatus, HealthStatus, SyncStatusCode};
+use keelson_model::{Application, ApplicationStatus, HealthStatus, Operation, SyncStatusCode};
 use keelson_reconcile::automation::{AutoSyncDecision, AutoSyncInput, decide_auto_sync};
 use kube::api::{Api, Patch, PatchParams};
 use rand::Rng;
@@ -126,14 +126,33 @@ async fn refresh(shared: &Arc<Shared>, key: &AppKey) {
     status.reconciled_at = Some(now.clone());
     status.observed_at = Some(now);
     status.controller_namespace = Some(shared.settings.namespace.clone());
-    if let Err(e) = write_status(shared, &app, &previous, &status, requested.is_some()).await {
+    // An automated sync is requested in the same write as the status it follows from.
+    let auto_op = match &decision {
+        Some(AutoSyncDecision::Sync {
+            operation,
+            self_heal,
+        }) => {
+            tracing::info!(app = %key, self_heal, "initiating automated sync");
+            Some(operation.as_ref().clone())
+        }
+        _ => None,
+    };
+    let write = StatusWrite {
+        previous: &previous,
+        status: &status,
+        remove_refresh_annotation: requested.is_some(),
+        operation: auto_op.as_ref(),
+    };
+    if let Err(e) = write_status(shared, &app, &write).await {
         tracing::warn!(error = %e, "writing application status failed");
         shared.refresh_queue.add_rate_limited(key.clone());
         return;
     }
     shared.refresh_queue.forget(key);
-    if let Some(decision) = decision {
-        act_on_decision(shared, key, &app, decision).await;
+    if auto_op.is_some() {
+        shared.operation_queue.add(key.clone());
+    } else if let Some(decision) = decision {
+        act_on_decision(shared, key, decision);
     }
     export_metrics(shared, &app, &status, &state);
     let elapsed = started.elapsed().as_secs_f64();
@@ -267,13 +286,26 @@ fn decide(app: &Application, state: &AppState) -> AutoSyncDecision {
 /// previous reconcile time is older than the resync period (so `reconciledAt` stays
 /// truthful within one period), or when a refresh was requested (the annotation is
 /// removed in the same patch).
+/// What one refresh writes.
+struct StatusWrite<'a> {
+    previous: &'a ApplicationStatus,
+    status: &'a ApplicationStatus,
+    remove_refresh_annotation: bool,
+    /// An automated sync to request in the same patch.
+    operation: Option<&'a Operation>,
+}
+
 async fn write_status(
     shared: &Shared,
     app: &Application,
-    previous: &ApplicationStatus,
-    status: &ApplicationStatus,
-    remove_refresh_annotation: bool,
+    w: &StatusWrite<'_>,
 ) -> Result<(), WriteError> {
+    let StatusWrite {
+        previous,
+        status,
+        remove_refresh_annotation,
+        operation,
+    } = *w;
     let key = format!(
         "{}/{}",
         app.metadata.namespace.as_deref().unwrap_or_default(),
@@ -296,7 +328,7 @@ async fn write_status(
                 .is_ok_and(|age| age >= shared.settings.app_resync)
         });
     let changed = without_timestamps(&old) != without_timestamps(&new);
-    if !changed && !stale && !remove_refresh_annotation {
+    if !changed && !stale && !remove_refresh_annotation && operation.is_none() {
         return Ok(());
     }
     let mut patch = json!({});
@@ -305,6 +337,9 @@ async fn write_status(
     }
     if remove_refresh_annotation {
         patch["metadata"] = json!({"annotations": {REFRESH: Value::Null}});
+    }
+    if let Some(op) = operation {
+        patch["operation"] = json!(op);
     }
     patch_app(shared, app, &patch).await
 }
@@ -327,27 +362,9 @@ pub async fn patch_app(
         })
 }
 
-async fn act_on_decision(
-    shared: &Arc<Shared>,
-    key: &AppKey,
-    app: &Application,
-    decision: AutoSyncDecision,
-) {
+fn act_on_decision(shared: &Arc<Shared>, key: &AppKey, decision: AutoSyncDecision) {
     match decision {
-        AutoSyncDecision::Sync {
-            operation,
-            self_heal,
-        } => {
-            tracing::info!(app = %key, self_heal, "initiating automated sync");
-            let patch = json!({"operation": operation});
-            match patch_app(shared, app, &patch).await {
-                Ok(()) => shared.operation_queue.add(key.clone()),
-                Err(e) => {
-                    tracing::warn!(error = %e, "setting the automated sync operation failed");
-                    shared.refresh_queue.add_rate_limited(key.clone());
-                }
-            }
-        }
+        AutoSyncDecision::Sync { .. } => {}
         AutoSyncDecision::Backoff {
             retry_after,
             reason,
