@@ -9,7 +9,7 @@ use std::sync::{Arc, Weak};
 
 use keelson_sharding::manager::ClusterSource;
 use keelson_sharding::ownership::Ownership;
-use keelson_sharding::unit::{ClusterInfo, UnitId};
+use keelson_sharding::unit::{ClusterInfo, UnitId, spread_hash};
 
 use crate::clusters::IN_CLUSTER_SERVER;
 use crate::fence::AppFence;
@@ -46,17 +46,23 @@ impl ClusterSource for FleetClusters {
         let Some(shared) = self.0.upgrade() else {
             return Vec::new();
         };
-        let mut counts: HashMap<String, u64> = HashMap::new();
+        let mut hashes: HashMap<String, Vec<u64>> = HashMap::new();
         for app in shared.apps.state() {
             if let Ok(d) = shared.clusters.resolve(&app.spec.destination) {
-                *counts.entry(d.server).or_default() += 1;
+                let key = app_key(
+                    app.metadata.namespace.as_deref().unwrap_or_default(),
+                    app.metadata.name.as_deref().unwrap_or_default(),
+                );
+                hashes.entry(d.server).or_default().push(spread_hash(&key));
             }
         }
         let mut out = Vec::new();
         for spec in shared.clusters.specs() {
             let server = spec.server.trim_end_matches('/').to_owned();
+            let app_hashes = hashes.remove(&server).unwrap_or_default();
             out.push(ClusterInfo {
-                apps: counts.remove(&server).unwrap_or(0),
+                apps: app_hashes.len() as u64,
+                app_hashes,
                 buckets: spec
                     .annotations
                     .get(SHARD_BUCKETS_ANNOTATION)
@@ -67,13 +73,12 @@ impl ClusterSource for FleetClusters {
                 server,
             });
         }
-        if let Some(apps) = counts.remove(IN_CLUSTER_SERVER) {
+        if let Some(app_hashes) = hashes.remove(IN_CLUSTER_SERVER) {
             out.push(ClusterInfo {
                 server: IN_CLUSTER_SERVER.to_owned(),
-                id: String::new(),
-                apps,
-                buckets: None,
-                pinned_shard: None,
+                apps: app_hashes.len() as u64,
+                app_hashes,
+                ..ClusterInfo::default()
             });
         }
         out

@@ -16,7 +16,7 @@ use keelson_sharding::backend::{
     ClaimRecord, Coordination, EtcdCoordination, KubernetesCoordination, MemberRecord, ROLE_LABEL,
     UNIT_ANNOTATION,
 };
-use keelson_sharding::unit::{ClusterInfo, units_for};
+use keelson_sharding::unit::{ClusterInfo, spread_hash, units_for};
 use kube::api::{Api, ListParams};
 use serde_json::{Value, json};
 
@@ -115,8 +115,13 @@ async fn unit_weights(
         .list(&ListParams::default())
         .await
         .context("listing applications")?;
-    let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+    let mut counts: BTreeMap<String, Vec<u64>> = BTreeMap::new();
     for app in &apps.items {
+        let key = format!(
+            "{}/{}",
+            app.metadata.namespace.as_deref().unwrap_or_default(),
+            app.metadata.name.as_deref().unwrap_or_default()
+        );
         let dest = &app.spec.destination;
         let server = match (dest.server(), dest.name()) {
             (Some(s), _) if !s.is_empty() => Some(s.trim_end_matches('/').to_owned()),
@@ -131,15 +136,17 @@ async fn unit_weights(
             _ => None,
         };
         if let Some(server) = server {
-            *counts.entry(server).or_default() += 1;
+            counts.entry(server).or_default().push(spread_hash(&key));
         }
     }
     let mut infos: Vec<ClusterInfo> = specs
         .iter()
         .map(|s| {
             let server = s.server.trim_end_matches('/').to_owned();
+            let app_hashes = counts.remove(&server).unwrap_or_default();
             ClusterInfo {
-                apps: counts.remove(&server).unwrap_or(0),
+                apps: app_hashes.len() as u64,
+                app_hashes,
                 buckets: s
                     .annotations
                     .get(keelson_controller::SHARD_BUCKETS_ANNOTATION)
@@ -151,13 +158,12 @@ async fn unit_weights(
             }
         })
         .collect();
-    for (server, apps) in counts {
+    for (server, app_hashes) in counts {
         infos.push(ClusterInfo {
             server,
-            id: String::new(),
-            apps,
-            buckets: None,
-            pinned_shard: None,
+            apps: app_hashes.len() as u64,
+            app_hashes,
+            ..ClusterInfo::default()
         });
     }
     Ok(units_for(&infos, max_apps_per_unit)

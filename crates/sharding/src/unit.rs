@@ -197,7 +197,7 @@ pub fn unit_of_app(server: &str, app_key: &str, units_of_cluster: u32) -> UnitId
 }
 
 /// What the assignment needs to know about one cluster.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ClusterInfo {
     /// API server URL.
     pub server: String,
@@ -209,6 +209,10 @@ pub struct ClusterInfo {
     pub buckets: Option<u32>,
     /// The cluster Secret's `shard` field, when set.
     pub pinned_shard: Option<i64>,
+    /// [`spread_hash`] of every app key targeting the cluster, when the caller knows
+    /// them: a split cluster's buckets are then weighed by their real app counts
+    /// instead of an even estimate.
+    pub app_hashes: Vec<u64>,
 }
 
 /// One unit with the figures the algorithms weigh it by.
@@ -236,11 +240,32 @@ pub fn unit_count(cluster: &ClusterInfo, max_apps_per_unit: Option<u64>) -> u32 
     u32::try_from(k.clamp(1, u64::from(MAX_BUCKETS))).unwrap_or(MAX_BUCKETS)
 }
 
+/// Apps per bucket of a cluster split into `k`: counted from the app hashes when they
+/// cover every app, else `apps / k` with the remainder on the first buckets.
+fn bucket_weights(c: &ClusterInfo, k: u32) -> Vec<u64> {
+    let k64 = u64::from(k);
+    if !c.app_hashes.is_empty() && c.app_hashes.len() as u64 == c.apps {
+        let mut counts = vec![0u64; k as usize];
+        for h in &c.app_hashes {
+            if let Some(slot) = usize::try_from(h % k64)
+                .ok()
+                .and_then(|i| counts.get_mut(i))
+            {
+                *slot += 1;
+            }
+        }
+        return counts;
+    }
+    let (base, rem) = (c.apps / k64, c.apps % k64);
+    (0..k64).map(|i| base + u64::from(i < rem)).collect()
+}
+
 /// The units of all `clusters`, sorted by [`UnitId`].
 ///
 /// A split cluster's apps are spread over its `k` buckets by [`bucket_of`]; each
-/// bucket's weight is `apps / k`, the remainder going one app each to the first
-/// buckets. Every bucket inherits the cluster's pin and id.
+/// bucket's weight is its real app count when [`ClusterInfo::app_hashes`] is given,
+/// else `apps / k` with the remainder one app each on the first buckets. Every bucket
+/// inherits the cluster's pin and id.
 pub fn units_for(clusters: &[ClusterInfo], max_apps_per_unit: Option<u64>) -> Vec<UnitLoad> {
     let mut out = Vec::with_capacity(clusters.len());
     for c in clusters {
@@ -254,11 +279,11 @@ pub fn units_for(clusters: &[ClusterInfo], max_apps_per_unit: Option<u64>) -> Ve
             });
             continue;
         }
-        let (base, rem) = (c.apps / u64::from(k), c.apps % u64::from(k));
-        for i in 0..k {
+        let weights = bucket_weights(c, k);
+        for (i, weight) in (0..k).zip(weights) {
             out.push(UnitLoad {
                 unit: UnitId::bucket(c.server.clone(), i, k),
-                weight: base + u64::from(u64::from(i) < rem),
+                weight,
                 pinned: c.pinned_shard,
                 cluster_id: c.id.clone(),
             });
@@ -350,6 +375,26 @@ mod tests {
         assert_eq!(s, ["a#0/2", "b", "b#0/2", "b#1/2"]);
     }
 
+    #[test]
+    fn split_buckets_weigh_their_real_apps() {
+        let keys: Vec<String> = (0..300).map(|i| format!("argocd/app-{i}")).collect();
+        let info = ClusterInfo {
+            server: "https://big".into(),
+            apps: 300,
+            buckets: Some(16),
+            app_hashes: keys.iter().map(|k| spread_hash(k)).collect(),
+            ..ClusterInfo::default()
+        };
+        let units = units_for(&[info], None);
+        assert_eq!(units.len(), 16);
+        for u in &units {
+            let (i, k) = u.unit.bucket.unwrap();
+            let real = keys.iter().filter(|key| bucket_of(key, k) == i).count() as u64;
+            assert_eq!(u.weight, real, "bucket {i}");
+        }
+        assert_eq!(units.iter().map(|u| u.weight).sum::<u64>(), 300);
+    }
+
     fn cluster(server: &str, apps: u64) -> ClusterInfo {
         ClusterInfo {
             server: server.into(),
@@ -357,6 +402,7 @@ mod tests {
             apps,
             buckets: None,
             pinned_shard: None,
+            app_hashes: Vec::new(),
         }
     }
 

@@ -22,6 +22,7 @@ fn cluster(server: String, apps: u64) -> ClusterInfo {
         apps,
         buckets: None,
         pinned_shard: None,
+        app_hashes: Vec::new(),
     }
 }
 
