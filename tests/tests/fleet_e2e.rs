@@ -494,7 +494,8 @@ async fn fleet_scenario(backend: Backend) {
 
     // 5. Balance: Zipf-skewed, then half of all apps on one split cluster.
     let zipf = zipf_counts(APPS, CLUSTERS);
-    let moves = spread(&fleet.servers, &zipf);
+    let moves = rebalance(&fleet, &zipf);
+    eprintln!("[{b}] 5: {} apps move for the Zipf layout", moves.len());
     fleet.retarget(moves).await.unwrap();
     let claims = fleet
         .wait_claims_stable(
@@ -512,7 +513,12 @@ async fn fleet_scenario(backend: Backend) {
             .map(|i| (APPS / 2) / (CLUSTERS - 1) + usize::from(i <= (APPS / 2) % (CLUSTERS - 1))),
     );
     fleet.set_buckets(0, SPLIT_BUCKETS).await.unwrap();
-    fleet.retarget(spread(&fleet.servers, &half)).await.unwrap();
+    let moves = rebalance(&fleet, &half);
+    eprintln!(
+        "[{b}] 5: {} apps move for the half-in-one-cluster layout",
+        moves.len()
+    );
+    fleet.retarget(moves).await.unwrap();
     let claims = fleet
         .wait_claims_stable(
             Duration::from_secs(4),
@@ -597,15 +603,29 @@ fn zipf_counts(apps: usize, clusters: usize) -> Vec<usize> {
     counts
 }
 
-/// (app, server) for every app, `counts[i]` apps on cluster `i`, apps in order.
-fn spread(servers: &[String], counts: &[usize]) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    let mut next = 0;
-    for (i, n) in counts.iter().enumerate() {
-        for _ in 0..*n {
-            out.push((Fixture::app_name(next), servers[i].clone()));
-            next += 1;
+/// The fewest moves that leave `counts[i]` apps on cluster `i`: every cluster keeps
+/// its first apps up to its target, the surplus fills the clusters below theirs.
+/// Returns (app, server) for the apps that move.
+fn rebalance(fleet: &Fleet, counts: &[usize]) -> Vec<(String, String)> {
+    let mut on: Vec<Vec<String>> = vec![Vec::new(); fleet.servers.len()];
+    for (app, server) in &fleet.destinations {
+        if let Some(i) = fleet.servers.iter().position(|s| s == server) {
+            on[i].push(app.clone());
         }
     }
-    out
+    let mut pool = Vec::new();
+    for (i, apps) in on.iter_mut().enumerate() {
+        if apps.len() > counts[i] {
+            pool.extend(apps.split_off(counts[i]));
+        }
+    }
+    let mut moves = Vec::new();
+    for (i, apps) in on.iter().enumerate() {
+        for _ in apps.len()..counts[i] {
+            if let Some(app) = pool.pop() {
+                moves.push((app, fleet.servers[i].clone()));
+            }
+        }
+    }
+    moves
 }

@@ -19,7 +19,7 @@ use base64::Engine;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use keelson_sharding::unit::{ClusterInfo, UnitId, unit_count, unit_of_app};
+use keelson_sharding::unit::{UnitId, unit_of_app};
 use keelson_testbed::{
     ControllerProcess, Etcd, GitRepo, KubeApiServer, RepoServerProcess, Sim, SimOptions,
 };
@@ -410,16 +410,17 @@ impl Fleet {
         out
     }
 
-    /// How many units `server` is split into now (annotation, else `--max-apps-per-unit`).
+    /// How many units `server` is split into now: the annotation when it is 2 or more,
+    /// else `ceil(apps / max)` past `--max-apps-per-unit`, else 1 (as issue 6 specifies).
     pub fn split_of(&self, server: &str) -> u32 {
-        let info = ClusterInfo {
-            server: server.to_owned(),
-            id: String::new(),
-            apps: self.app_counts().get(server).copied().unwrap_or(0),
-            buckets: self.buckets.get(server).copied().filter(|k| *k > 1),
-            pinned_shard: None,
-        };
-        unit_count(&info, self.options.max_apps_per_unit)
+        if let Some(k) = self.buckets.get(server).copied().filter(|k| *k > 1) {
+            return k;
+        }
+        let apps = self.app_counts().get(server).copied().unwrap_or(0);
+        match self.options.max_apps_per_unit {
+            Some(max) if max > 0 && apps > max => u32::try_from(apps.div_ceil(max)).unwrap_or(1),
+            _ => 1,
+        }
     }
 
     /// The units that should exist now: name → unit.
