@@ -1,7 +1,9 @@
 //! A whole Keelson installation on this machine for load benchmarks: `keelson sim` with
 //! one management cluster (`c1`) and C destination clusters, the CRDs and the `argocd`
 //! namespace, cluster Secrets, a generated Git repository with one small ConfigMap per
-//! app, repo-server and controller processes, and status polling.
+//! app (spread uniformly or Zipf-skewed over the clusters), repo-server and controller
+//! processes, commits that change apps, refresh requests, the simulator's request
+//! statistics, controllers' `/metrics`, and status polling.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -14,8 +16,24 @@ use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use keelson_model::{Application, HealthStatusCode, SyncStatusCode};
 use keelson_testbed::{ControllerProcess, GitRepo, RepoServerProcess, Sim, SimOptions};
-use kube::api::{Api, ListParams, ObjectMeta, PostParams};
-use serde_json::json;
+use kube::api::{Api, ListParams, ObjectMeta, Patch, PatchParams, PostParams};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Argo CD's refresh request annotation.
+pub const REFRESH_ANNOTATION: &str = "argocd.argoproj.io/refresh";
+
+/// How apps are spread over the destination clusters.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Distribution {
+    /// App `i` goes to cluster `i mod C`.
+    Uniform,
+    /// Cluster `k` (0-based rank) gets a share proportional to `1 / (k + 1)^s`.
+    Zipf {
+        /// The exponent.
+        s: f64,
+    },
+}
 
 /// Namespace of the Applications.
 pub const NAMESPACE: &str = "argocd";
@@ -34,6 +52,10 @@ pub struct FleetEnv {
     pub controllers: Vec<ControllerProcess>,
     /// Destination clusters.
     pub clusters: usize,
+    /// How apps are spread over the clusters.
+    pub distribution: Distribution,
+    /// Cumulative Zipf weights (empty when uniform).
+    zipf_cdf: Vec<f64>,
 }
 
 async fn create<K>(api: &Api<K>, obj: &K) -> anyhow::Result<()>
@@ -113,7 +135,48 @@ impl FleetEnv {
             repo_servers: Vec::new(),
             controllers: Vec::new(),
             clusters,
+            distribution: Distribution::Uniform,
+            zipf_cdf: Vec::new(),
         })
+    }
+
+    /// Spreads apps created from now on by `distribution`.
+    pub fn set_distribution(&mut self, distribution: Distribution) {
+        self.distribution = distribution;
+        self.zipf_cdf = match distribution {
+            Distribution::Uniform => Vec::new(),
+            Distribution::Zipf { s } => {
+                let weights: Vec<f64> = (0..self.clusters)
+                    .map(|k| 1.0 / ((k + 1) as f64).powf(s))
+                    .collect();
+                let total: f64 = weights.iter().sum();
+                let mut acc = 0.0;
+                weights
+                    .iter()
+                    .map(|w| {
+                        acc += w / total;
+                        acc
+                    })
+                    .collect()
+            }
+        };
+    }
+
+    /// The 0-based destination cluster of app `i` (the simulator's `c{2 + index}`).
+    pub fn cluster_of(&self, i: usize) -> usize {
+        if self.zipf_cdf.is_empty() || self.clusters == 0 {
+            return i % self.clusters.max(1);
+        }
+        // A deterministic low-discrepancy point in [0, 1) per app, mapped through the CDF.
+        let u = ((i as f64 + 0.5) * 0.618_033_988_749_895).fract();
+        self.zipf_cdf
+            .partition_point(|c| *c < u)
+            .min(self.clusters - 1)
+    }
+
+    /// The API server URL of destination cluster `index` (0-based).
+    pub fn cluster_server(&self, index: usize) -> anyhow::Result<String> {
+        Ok(self.sim.cluster(index + 1)?.server.clone())
     }
 
     /// Writes one directory per app (`apps/app-NNNNN/cm.yaml`, a small ConfigMap) and
@@ -130,7 +193,7 @@ impl FleetEnv {
 
     /// The Application for app `i` (cluster `c{2 + i mod clusters}`).
     pub fn application(&self, i: usize) -> anyhow::Result<Application> {
-        let dest = format!("c{}", 2 + i % self.clusters);
+        let dest = format!("c{}", 2 + self.cluster_of(i));
         Ok(serde_json::from_value(json!({
             "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
             "metadata": {"name": format!("app-{i:05}"), "namespace": NAMESPACE},
@@ -143,10 +206,110 @@ impl FleetEnv {
         }))?)
     }
 
+    /// Rewrites the ConfigMaps of `apps` with a value naming `change` and commits; returns
+    /// the new commit.
+    pub fn commit_change(
+        &self,
+        apps: impl Iterator<Item = usize>,
+        change: &str,
+    ) -> anyhow::Result<String> {
+        for i in apps {
+            let text = format!(
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-{i:05}\ndata:\n  key: value-{i}-{change}\n"
+            );
+            self.repo.write(&format!("apps/app-{i:05}/cm.yaml"), text)?;
+        }
+        Ok(self.repo.commit(change)?)
+    }
+
+    /// Asks for a normal refresh of `apps` (the `argocd.argoproj.io/refresh` annotation,
+    /// as Argo CD's webhook handler does).
+    pub async fn request_refresh(
+        &self,
+        apps: impl Iterator<Item = usize>,
+        concurrency: usize,
+    ) -> anyhow::Result<()> {
+        let api: Api<Application> = Api::namespaced(self.mgmt.clone(), NAMESPACE);
+        let patch = json!({"metadata": {"annotations": {REFRESH_ANNOTATION: "normal"}}});
+        futures::stream::iter(apps)
+            .map(|i| {
+                let api = api.clone();
+                let patch = patch.clone();
+                async move {
+                    api.patch(
+                        &format!("app-{i:05}"),
+                        &PatchParams::default(),
+                        &Patch::Merge(&patch),
+                    )
+                    .await
+                    .map(|_| ())
+                    .with_context(|| format!("requesting a refresh of app-{i:05}"))
+                }
+            })
+            .buffer_unordered(concurrency)
+            .try_for_each(|()| async { Ok(()) })
+            .await
+    }
+
+    /// Application `app-NNNNN`.
+    pub async fn get_app(&self, i: usize) -> anyhow::Result<Application> {
+        let api: Api<Application> = Api::namespaced(self.mgmt.clone(), NAMESPACE);
+        Ok(api.get(&format!("app-{i:05}")).await?)
+    }
+
+    /// Every Application (paged).
+    pub async fn list_apps(&self) -> anyhow::Result<Vec<Application>> {
+        let api: Api<Application> = Api::namespaced(self.mgmt.clone(), NAMESPACE);
+        let mut out = Vec::new();
+        let mut params = ListParams::default().limit(1000);
+        loop {
+            let page = api.list(&params).await?;
+            out.extend(page.items);
+            match page.metadata.continue_.filter(|c| !c.is_empty()) {
+                Some(token) => params = params.continue_token(&token),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    /// The simulator's `/sim/stats` (`{"requests": {verb: n}, "clusters", "objects"}`).
+    pub async fn sim_stats(&self) -> anyhow::Result<Value> {
+        let info = self.sim.info();
+        let token = info
+            .admin_token
+            .as_deref()
+            .context("the simulator printed no admin token")?;
+        let scheme = if self.sim.ca_pem().is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        let admin = keelson_testbed::build_client(
+            "sim admin",
+            &format!("{scheme}://{}", info.listen),
+            token,
+            self.sim.ca_pem(),
+        )?;
+        let req = http::Request::get("/sim/stats").body(Vec::new())?;
+        Ok(serde_json::from_str(&admin.request_text(req).await?)?)
+    }
+
+    /// `/metrics` of controller `index` (HTTP/1.0, so the body is not chunked).
+    pub async fn controller_metrics(&self, index: usize) -> anyhow::Result<String> {
+        let addr = self
+            .controllers
+            .get(index)
+            .context("no such controller")?
+            .metrics_addr();
+        scrape(addr).await
+    }
+
     /// Creates Applications `0..apps`.
     pub async fn create_apps(&self, apps: usize, concurrency: usize) -> anyhow::Result<()> {
         let api: Api<Application> = Api::namespaced(self.mgmt.clone(), NAMESPACE);
-        let list: Vec<Application> = (0..apps).map(|i| self.application(i)).collect::<anyhow::Result<_>>()?;
+        let list: Vec<Application> = (0..apps)
+            .map(|i| self.application(i))
+            .collect::<anyhow::Result<_>>()?;
         futures::stream::iter(list)
             .map(|app| {
                 let api = api.clone();
@@ -159,15 +322,32 @@ impl FleetEnv {
 
     /// Starts `n` repo-server processes.
     pub fn start_repo_servers(&mut self, n: usize) -> anyhow::Result<Vec<SocketAddr>> {
+        self.start_repo_servers_with(n, &[])
+    }
+
+    /// Starts `n` repo-server processes with `extra` arguments.
+    pub fn start_repo_servers_with(
+        &mut self,
+        n: usize,
+        extra: &[&str],
+    ) -> anyhow::Result<Vec<SocketAddr>> {
         for _ in 0..n {
-            self.repo_servers.push(RepoServerProcess::start(&[])?);
+            self.repo_servers.push(RepoServerProcess::start(extra)?);
         }
-        Ok(self.repo_servers.iter().map(RepoServerProcess::grpc_addr).collect())
+        Ok(self
+            .repo_servers
+            .iter()
+            .map(RepoServerProcess::grpc_addr)
+            .collect())
     }
 
     /// Starts a controller with `extra` arguments.
     pub fn start_controller(&mut self, extra: &[&str]) -> anyhow::Result<u32> {
-        let addrs: Vec<SocketAddr> = self.repo_servers.iter().map(RepoServerProcess::grpc_addr).collect();
+        let addrs: Vec<SocketAddr> = self
+            .repo_servers
+            .iter()
+            .map(RepoServerProcess::grpc_addr)
+            .collect();
         let c = ControllerProcess::start(self.sim.kubeconfig_path(0)?, &addrs, extra)?;
         let pid = c.pid();
         self.controllers.push(c);
@@ -196,7 +376,12 @@ impl FleetEnv {
     }
 
     /// Polls until `want` apps are done or `timeout` passes; returns the last progress.
-    pub async fn wait_done(&self, want: usize, timeout: Duration, poll: Duration) -> anyhow::Result<Progress> {
+    pub async fn wait_done(
+        &self,
+        want: usize,
+        timeout: Duration,
+        poll: Duration,
+    ) -> anyhow::Result<Progress> {
         let started = std::time::Instant::now();
         loop {
             let p = self.progress().await?;
@@ -206,6 +391,25 @@ impl FleetEnv {
             tokio::time::sleep(poll).await;
         }
     }
+}
+
+/// The body of `GET http://addr/metrics`, bounded to 10 seconds.
+pub async fn scrape(addr: SocketAddr) -> anyhow::Result<String> {
+    let fetch = async {
+        let mut s = tokio::net::TcpStream::connect(addr).await?;
+        s.write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
+            .await?;
+        let mut buf = Vec::new();
+        s.read_to_end(&mut buf).await?;
+        anyhow::Ok(String::from_utf8_lossy(&buf).into_owned())
+    };
+    let text = tokio::time::timeout(Duration::from_secs(10), fetch)
+        .await
+        .with_context(|| format!("reading {addr}/metrics timed out"))??;
+    Ok(text
+        .split_once("\r\n\r\n")
+        .map_or(text.as_str(), |(_, body)| body)
+        .to_owned())
 }
 
 /// Synced and Healthy with no operation running.
@@ -222,4 +426,15 @@ pub fn is_done(app: &Application) -> bool {
         && !running
         && s.sync.as_ref().and_then(|x| x.status) == Some(SyncStatusCode::Synced)
         && s.health.as_ref().and_then(|h| h.status) == Some(HealthStatusCode::Healthy)
+}
+
+/// Done (see [`is_done`]) and compared at `revision`.
+pub fn is_done_at(app: &Application, revision: &str) -> bool {
+    is_done(app)
+        && app
+            .status
+            .as_ref()
+            .and_then(|s| s.sync.as_ref())
+            .and_then(|s| s.revision.as_deref())
+            == Some(revision)
 }

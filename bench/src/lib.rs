@@ -4,3 +4,4 @@
 pub mod fleet_env;
 pub mod proc_stats;
 pub mod results;
+pub mod scenarios;

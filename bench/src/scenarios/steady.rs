@@ -1,0 +1,85 @@
+//! `steady`: after the scale phase, a normal refresh of every app with nothing changed
+//! (the `argocd.argoproj.io/refresh` annotation on every app, as Argo CD's webhook or
+//! `argocd app get --refresh` set it). Done when the controllers removed every
+//! annotation. Reports wall time, CPU seconds, reconciles, and writes to destination
+//! clusters (the controllers' `argocd_app_k8s_request_total` without Get and dry runs;
+//! must be 0).
+
+use std::time::{Duration, Instant};
+
+use super::install::{Options, WRITE_VERBS, install, verb_count};
+use super::{Config, Scenario, prom_text, target};
+use crate::fleet_env::REFRESH_ANNOTATION;
+use crate::results::BenchResult;
+
+/// Runs the scenario.
+pub async fn run(config: &Config) -> anyhow::Result<BenchResult> {
+    let inst = install(config, &Options::of(config)).await?;
+    let mut result = config.result(Scenario::Steady);
+    let synced = inst.scale_phase_complete(config).await?;
+    result.metric("synced_all_s", synced.synced_s);
+    // Let the last post-sync refreshes finish.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let writes0 = inst.cluster_writes().await?;
+    let reconciles0 = reconciles(&inst).await?;
+    let sim0 = inst.sim_requests().await?;
+    let cpu0 = inst.cpu();
+    let started = Instant::now();
+    inst.env.request_refresh(0..config.apps, 64).await?;
+    result.metric("refresh_requested_s", started.elapsed().as_secs_f64());
+    let pending = wait_refreshed(&inst, config.timeout).await?;
+    result.metric("steady_refresh_s", started.elapsed().as_secs_f64());
+    result.metric("refresh_pending_apps", pending as u64);
+    inst.record_cpu(&mut result, "steady_", &cpu0);
+    result.metric("reconciles", reconciles(&inst).await? - reconciles0);
+    result.metric("cluster_writes", inst.cluster_writes().await? - writes0);
+    let sim1 = inst.sim_requests().await?;
+    let sim_writes: u64 = WRITE_VERBS
+        .iter()
+        .map(|v| verb_count(&sim1, v).saturating_sub(verb_count(&sim0, v)))
+        .sum();
+    // Includes the management cluster: the refresh annotations and status patches.
+    result.metric("sim_write_requests_all_clusters", sim_writes);
+    result.metric(
+        "sim_get_requests",
+        verb_count(&sim1, "get").saturating_sub(verb_count(&sim0, "get")),
+    );
+    target(&mut result, "steady_refresh_s_max", 15);
+    target(&mut result, "cluster_writes_max", 0);
+    target(&mut result, "refresh_pending_apps_max", 0);
+    Ok(result)
+}
+
+/// Sum of `argocd_app_reconcile_count` over the controllers.
+async fn reconciles(inst: &super::install::Installation) -> anyhow::Result<f64> {
+    Ok(inst
+        .controller_samples()
+        .await?
+        .iter()
+        .map(|s| prom_text::sum(s, "argocd_app_reconcile_count", |_| true))
+        .sum())
+}
+
+/// Polls until no app carries the refresh annotation; returns how many still do.
+async fn wait_refreshed(
+    inst: &super::install::Installation,
+    timeout: Duration,
+) -> anyhow::Result<usize> {
+    let started = Instant::now();
+    loop {
+        let apps = inst.env.list_apps().await?;
+        let pending = apps
+            .iter()
+            .filter(|a| {
+                a.metadata
+                    .annotations
+                    .as_ref()
+                    .is_some_and(|m| m.contains_key(REFRESH_ANNOTATION))
+            })
+            .count();
+        if pending == 0 || started.elapsed() > timeout {
+            return Ok(pending);
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
