@@ -90,7 +90,44 @@ async fn wait_apps(
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
-    panic!("{what}: not every app converged after {timeout:?}: {summary}")
+    let detail = stuck_detail(fleet, &pred).await;
+    panic!("{what}: not every app converged after {timeout:?}: {summary}\n{detail}")
+}
+
+/// For a few apps that do not satisfy `pred`: the current holder of their unit and whether
+/// their ConfigMap exists on the destination.
+async fn stuck_detail(fleet: &Fleet, pred: &impl Fn(&Value) -> bool) -> String {
+    use k8s_openapi::api::core::v1::ConfigMap;
+    let (Ok(apps), Ok(claims)) = (fleet.list_apps().await, fleet.claims().await) else {
+        return String::new();
+    };
+    let mut out = String::new();
+    for a in apps.iter().filter(|a| !pred(a)).take(6) {
+        let n = name(a);
+        let unit = fleet.unit_of(n);
+        let holder = unit.as_ref().and_then(|u| claims.get(&u.name()));
+        let idx = fleet.servers.iter().position(|s| s == dest_server(a));
+        let live = match idx.map(|i| fleet.sim.client(i)) {
+            Some(Ok(c)) => {
+                let api: kube::Api<ConfigMap> = kube::Api::namespaced(c, APP_NS);
+                match api.get_opt(&format!("cm-{n}")).await {
+                    Ok(Some(cm)) => format!("present {:?}", cm.data),
+                    Ok(None) => "absent".to_owned(),
+                    Err(e) => format!("error {e}"),
+                }
+            }
+            _ => "unknown cluster".to_owned(),
+        };
+        out.push_str(&format!(
+            "  {n}: unit {} held by {holder:?}; ConfigMap on {}: {live}; status {} {} resources {}\n",
+            unit.map(|u| u.to_string()).unwrap_or_default(),
+            dest_server(a),
+            sync_status(a),
+            health(a),
+            a["status"]["resources"]
+        ));
+    }
+    out
 }
 
 /// Synced + Healthy at the app's revision in `revs`, last synced by one of `holders`.
