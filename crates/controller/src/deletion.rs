@@ -92,6 +92,10 @@ pub async fn finalize(shared: &Arc<Shared>, key: &AppKey, app: &Application) {
         remove_finalizer(shared, key, app, &finalizer).await;
         return;
     }
+    // Deleting writes to the cluster: hold the unit for the whole round.
+    let Some(_step) = shared.fence.begin_step(&destination.server, key) else {
+        return;
+    };
     let top = objects
         .iter()
         .map(|o| wave_of(&o.key, &o.object).unwrap_or(0))

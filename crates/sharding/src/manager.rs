@@ -177,7 +177,7 @@ impl<C: Coordination> ShardManager<C> {
         let mut by_name: HashMap<String, ClaimRecord> =
             claims.into_iter().map(|c| (c.unit.clone(), c)).collect();
         let mut held = BTreeSet::new();
-        let mut releasing = BTreeSet::new();
+        let mut to_release: Vec<(ClaimRecord, Option<UnitId>)> = Vec::new();
         let mine: Vec<ClaimRecord> = by_name
             .values()
             .filter(|c| c.holder == me)
@@ -185,43 +185,59 @@ impl<C: Coordination> ShardManager<C> {
             .collect();
         for claim in mine {
             let unit = self.names.get(&claim.unit).cloned();
-            let keep = unit
-                .as_ref()
-                .is_some_and(|u| desired.get(u).map(String::as_str) == Some(me));
-            if keep {
-                if let Some(u) = unit {
+            match unit {
+                Some(u) if desired.get(&u).map(String::as_str) == Some(me) => {
                     self.releasing_since.remove(&u);
                     held.insert(u);
                 }
-                continue;
+                unit => to_release.push((claim, unit)),
             }
-            if let Some(u) = &unit {
+        }
+        // Phase 1: publish the units to hand over as releasing, so no new step starts on
+        // them (begin_step refuses under the same lock). Only then is "no step active"
+        // final, and only then may a claim be deleted.
+        let releasing: BTreeSet<UnitId> =
+            to_release.iter().filter_map(|(_, u)| u.clone()).collect();
+        let split = split_counts(units);
+        self.ownership.publish(
+            held.union(&releasing).cloned().collect(),
+            releasing.clone(),
+            split.clone(),
+        );
+        let mut still_releasing = BTreeSet::new();
+        for (claim, unit) in to_release {
+            if let Some(u) = &unit
+                && self.ownership.is_active(u)
+            {
                 let since = *self
                     .releasing_since
                     .entry(u.clone())
                     .or_insert_with(Instant::now);
-                if self.ownership.is_active(u) && since.elapsed() < self.config.release_wait {
-                    held.insert(u.clone());
-                    releasing.insert(u.clone());
-                    continue;
+                if since.elapsed() > self.config.release_wait {
+                    tracing::warn!(unit = %u, "a step on a unit being handed over is still running");
                 }
-                self.releasing_since.remove(u);
+                still_releasing.insert(u.clone());
+                continue;
             }
             match self.coord.release(&claim).await {
                 Ok(()) => {
                     by_name.remove(&claim.unit);
+                    if let Some(u) = &unit {
+                        self.releasing_since.remove(u);
+                    }
                     self.metrics.moves.inc();
                     tracing::info!(unit = %claim.unit, "released unit");
                 }
                 Err(e) => {
                     tracing::warn!(unit = %claim.unit, error = %e, "releasing a unit failed");
                     if let Some(u) = unit {
-                        held.insert(u.clone());
-                        releasing.insert(u);
+                        still_releasing.insert(u);
                     }
                 }
             }
         }
+        let releasing = still_releasing;
+        held.extend(releasing.iter().cloned());
         let mut wanted = Vec::new();
         for (unit, owner) in desired {
             if owner != me || held.contains(unit) {
@@ -259,7 +275,6 @@ impl<C: Coordination> ShardManager<C> {
                 Err(e) => tracing::warn!(unit = %unit, error = %e, "claiming a unit failed"),
             }
         }
-        let split = split_counts(units);
         if self.ownership.may_work() {
             self.ownership.publish(held, releasing, split);
         } else {

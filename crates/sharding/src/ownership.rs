@@ -94,12 +94,23 @@ impl Ownership {
     }
 
     /// Starts a step on the app's unit when this replica owns it.
+    ///
+    /// The check and the count happen under the ownership's read lock, so once the
+    /// manager has published a unit as releasing (under the write lock), every step on
+    /// it either is already counted or will be refused: the manager's `is_active` check
+    /// after that publish cannot miss a step.
     pub fn begin_step(self: &Arc<Self>, server: &str, app_key: &str) -> Option<StepGuard> {
-        if !self.owns(server, app_key) {
+        if !self.may_work() {
             return None;
         }
-        let unit = self.unit_of(server, app_key);
+        let held = self.held.read();
+        let count = held.split.get(server).copied().unwrap_or(1);
+        let unit = unit_of_app(server, app_key, count);
+        if !held.units.contains(&unit) || held.releasing.contains(&unit) {
+            return None;
+        }
         *self.active.lock().entry(unit.clone()).or_default() += 1;
+        drop(held);
         Some(StepGuard {
             ownership: self.clone(),
             unit,
@@ -166,5 +177,56 @@ impl Ownership {
             .iter()
             .map(|(k, v)| (k.clone(), *v))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn working(o: &Ownership) {
+        let mut fence = o.fence();
+        let at = fence.renewal_started(Instant::now());
+        fence.renewal_succeeded(at);
+    }
+
+    #[test]
+    fn releasing_units_refuse_new_steps_and_active_steps_are_seen() {
+        let o = Ownership::new("r1", Duration::from_secs(9), Duration::from_secs(3));
+        working(&o);
+        let a = UnitId::cluster("https://a");
+        let b = UnitId::cluster("https://b");
+        o.publish(
+            [a.clone(), b.clone()].into_iter().collect(),
+            BTreeSet::new(),
+            HashMap::new(),
+        );
+        let guard = o.begin_step("https://a", "argocd/x");
+        assert!(guard.is_some());
+        assert!(o.is_active(&a));
+        // The manager marks `a` and `b` releasing: no new step on them, the running one
+        // still counts until it ends.
+        o.publish(
+            [a.clone(), b.clone()].into_iter().collect(),
+            [a.clone(), b.clone()].into_iter().collect(),
+            HashMap::new(),
+        );
+        assert!(o.begin_step("https://b", "argocd/y").is_none());
+        assert!(!o.owns("https://a", "argocd/x"));
+        assert!(o.is_active(&a));
+        drop(guard);
+        assert!(!o.is_active(&a));
+    }
+
+    #[test]
+    fn nothing_is_owned_without_a_fresh_lease() {
+        let o = Ownership::new("r1", Duration::from_secs(9), Duration::from_secs(3));
+        o.publish(
+            [UnitId::cluster("https://a")].into_iter().collect(),
+            BTreeSet::new(),
+            HashMap::new(),
+        );
+        assert!(!o.owns("https://a", "argocd/x"));
+        assert!(o.begin_step("https://a", "argocd/x").is_none());
     }
 }
