@@ -502,7 +502,7 @@ async fn fleet_scenario(backend: Backend) {
     );
     check(
         t_taken.is_some(),
-        format!("the frozen replica's units were not taken over"),
+        "the frozen replica's units were not taken over".to_owned(),
     );
     fleet
         .wait_claims_stable(
@@ -605,7 +605,6 @@ async fn fleet_scenario(backend: Backend) {
         report.incidents() == 0,
         format!("double work:\n{}", report.examples(5)),
     );
-    drop(check);
     assert!(
         failed.is_empty(),
         "{} check(s) failed:\n{}",
