@@ -143,6 +143,11 @@ async fn refresh(shared: &Arc<Shared>, key: &AppKey) {
         remove_refresh_annotation: requested.is_some(),
         operation: auto_op.as_ref(),
     };
+    if !dest_server.is_empty() && !shared.fence.owns(&dest_server, key) {
+        // Ownership moved while this refresh ran (or the lease lapsed): the new owner
+        // writes this app's status and operations.
+        return;
+    }
     if let Err(e) = write_status(shared, &app, &write).await {
         tracing::warn!(error = %e, "writing application status failed");
         shared.refresh_queue.add_rate_limited(key.clone());

@@ -49,7 +49,7 @@ pub struct Move {
 
 /// The manager of one replica.
 pub struct ShardManager<C: Coordination> {
-    coord: C,
+    coord: Arc<C>,
     config: ShardConfig,
     ownership: Arc<Ownership>,
     source: Arc<dyn ClusterSource>,
@@ -78,7 +78,7 @@ impl<C: Coordination> ShardManager<C> {
     ) -> Self {
         let tracker = MemberTracker::new(config.lease);
         ShardManager {
-            coord,
+            coord: Arc::new(coord),
             config,
             ownership,
             source,
@@ -89,9 +89,20 @@ impl<C: Coordination> ShardManager<C> {
         }
     }
 
-    /// Runs until `shutdown` turns true, then releases its claims and resigns.
-    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
-        let period = self.config.lease / 3;
+    /// Runs until `shutdown` turns true, then releases its claims and resigns. The member
+    /// lease is renewed by its own task every third of a lease, so a slow round of claim
+    /// work never delays a renewal; rounds run every fifth of a lease.
+    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>)
+    where
+        C: 'static,
+    {
+        let renewals = tokio::spawn(renew_loop(
+            self.coord.clone(),
+            self.ownership.clone(),
+            self.metrics.clone(),
+            self.config.lease,
+        ));
+        let period = self.config.lease / 5;
         loop {
             let started = Instant::now();
             self.tick().await;
@@ -104,35 +115,18 @@ impl<C: Coordination> ShardManager<C> {
                 break;
             }
         }
+        renewals.abort();
         self.ownership.clear();
         if let Err(e) = self.coord.resign().await {
             tracing::warn!(error = %e, "resigning from the fleet failed");
         }
     }
 
-    /// One round of the protocol.
+    /// One round of the protocol (the lease is renewed elsewhere).
     pub async fn tick(&mut self) {
         let me = self.ownership.replica().to_owned();
+        let epoch = self.ownership.epoch();
         if !self.ownership.may_work() {
-            // A lapse of our own lease: others may have taken our units. Drop everything
-            // before a renewal makes `may_work` true again; claims are re-read below.
-            self.ownership.clear();
-        }
-        let started = Instant::now();
-        self.ownership.fence().renewal_started(started);
-        match tokio::time::timeout(self.config.lease / 3, self.coord.renew()).await {
-            Ok(Ok(_)) => self.ownership.fence().renewal_succeeded(started),
-            Ok(Err(e)) => {
-                self.metrics.renew_failures.inc();
-                tracing::warn!(error = %e, "renewing the member lease failed");
-            }
-            Err(_) => {
-                self.metrics.renew_failures.inc();
-                tracing::warn!("renewing the member lease timed out");
-            }
-        }
-        if !self.ownership.may_work() {
-            self.ownership.clear();
             return;
         }
         let (members, claims) = match (self.coord.members().await, self.coord.claims().await) {
@@ -159,7 +153,7 @@ impl<C: Coordination> ShardManager<C> {
         }
         let desired = assign(&units, &alive, self.config.algorithm);
         let claims = self
-            .reconcile_claims(&me, &alive, &units, &desired, claims)
+            .reconcile_claims(epoch, &me, &alive, &units, &desired, claims)
             .await;
         self.export(&units, &claims);
     }
@@ -168,6 +162,7 @@ impl<C: Coordination> ShardManager<C> {
     /// believed to be after this round.
     async fn reconcile_claims(
         &mut self,
+        epoch: u64,
         me: &str,
         alive: &[String],
         units: &[UnitLoad],
@@ -199,11 +194,15 @@ impl<C: Coordination> ShardManager<C> {
         let releasing: BTreeSet<UnitId> =
             to_release.iter().filter_map(|(_, u)| u.clone()).collect();
         let split = split_counts(units);
-        self.ownership.publish(
+        if !self.ownership.publish_in(
+            epoch,
             held.union(&releasing).cloned().collect(),
             releasing.clone(),
             split.clone(),
-        );
+        ) {
+            // The lease lapsed while this round ran: what it read may be stale.
+            return by_name.into_values().collect();
+        }
         let mut still_releasing = BTreeSet::new();
         for (claim, unit) in to_release {
             if let Some(u) = &unit
@@ -276,9 +275,9 @@ impl<C: Coordination> ShardManager<C> {
             }
         }
         if self.ownership.may_work() {
-            self.ownership.publish(held, releasing, split);
+            self.ownership.publish_in(epoch, held, releasing, split);
         } else {
-            self.ownership.clear();
+            self.ownership.lapse();
         }
         by_name.into_values().collect()
     }
@@ -293,6 +292,39 @@ impl<C: Coordination> ShardManager<C> {
             e.1 += weights.get(&c.unit).copied().unwrap_or(0);
         }
         self.metrics.set_fleet(&per);
+    }
+}
+
+/// Renews the member lease every third of a lease; when the lease could have lapsed
+/// (no successful renewal for lease − margin), drops all ownership at once.
+async fn renew_loop<C: Coordination>(
+    coord: Arc<C>,
+    ownership: Arc<Ownership>,
+    metrics: Arc<ShardMetrics>,
+    lease: Duration,
+) {
+    let period = lease / 3;
+    loop {
+        if !ownership.may_work() {
+            ownership.lapse();
+        }
+        let started = Instant::now();
+        ownership.fence().renewal_started(started);
+        match tokio::time::timeout(period, coord.renew()).await {
+            Ok(Ok(_)) => ownership.fence().renewal_succeeded(started),
+            Ok(Err(e)) => {
+                metrics.renew_failures.inc();
+                tracing::warn!(error = %e, "renewing the member lease failed");
+            }
+            Err(_) => {
+                metrics.renew_failures.inc();
+                tracing::warn!("renewing the member lease timed out");
+            }
+        }
+        if !ownership.may_work() {
+            ownership.lapse();
+        }
+        tokio::time::sleep(period.saturating_sub(started.elapsed())).await;
     }
 }
 

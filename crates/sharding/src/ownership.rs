@@ -31,6 +31,9 @@ pub struct Ownership {
     fence: Mutex<SelfFence>,
     active: Mutex<HashMap<UnitId, usize>>,
     changed: watch::Sender<u64>,
+    /// Bumped whenever the lease lapsed and everything was dropped; a manager round that
+    /// began before a lapse must not publish what it read then.
+    epoch: std::sync::atomic::AtomicU64,
 }
 
 /// Marks a step in progress on a unit; the unit is not released while it lives.
@@ -63,6 +66,7 @@ impl Ownership {
             fence: Mutex::new(SelfFence::new(lease, margin)),
             active: Mutex::new(HashMap::new()),
             changed,
+            epoch: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -143,6 +147,48 @@ impl Ownership {
 
     pub(crate) fn is_active(&self, unit: &UnitId) -> bool {
         self.active.lock().get(unit).is_some_and(|n| *n > 0)
+    }
+
+    /// The current lapse epoch.
+    pub(crate) fn epoch(&self) -> u64 {
+        self.epoch.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The lease lapsed: drop everything and start a new epoch.
+    pub(crate) fn lapse(&self) {
+        let mut held = self.held.write();
+        self.epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if held.units.is_empty() && held.releasing.is_empty() {
+            return;
+        }
+        held.units.clear();
+        held.releasing.clear();
+        drop(held);
+        self.changed.send_modify(|g| *g += 1);
+    }
+
+    /// Publishes only if no lapse happened since `epoch` was read (checked under the
+    /// same lock a lapse takes). Returns whether it published.
+    pub(crate) fn publish_in(
+        &self,
+        epoch: u64,
+        units: BTreeSet<UnitId>,
+        releasing: BTreeSet<UnitId>,
+        split: HashMap<String, u32>,
+    ) -> bool {
+        let mut held = self.held.write();
+        if self.epoch() != epoch {
+            return false;
+        }
+        if held.units == units && held.releasing == releasing && held.split == split {
+            return true;
+        }
+        held.units = units;
+        held.releasing = releasing;
+        held.split = split;
+        drop(held);
+        self.changed.send_modify(|g| *g += 1);
+        true
     }
 
     /// Replaces the ownership (manager only); notifies subscribers when it changed.
