@@ -240,8 +240,8 @@ fn print_table(report: &Value) {
         println!(
             "{:<32} {:>6} {:>8}",
             m["id"].as_str().unwrap_or_default(),
-            m["units"],
-            m["apps"]
+            m["units"].as_u64().unwrap_or(0),
+            m["apps"].as_u64().unwrap_or(0)
         );
     }
     let unclaimed = report["unclaimed"].as_array().map_or(0, Vec::len);
