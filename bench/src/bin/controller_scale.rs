@@ -45,7 +45,11 @@ async fn main() -> anyhow::Result<()> {
     let mut pids = Vec::new();
     for i in 0..args.controllers {
         let id = format!("controller-{i}");
-        let coordination = if args.controllers > 1 { "kubernetes" } else { "none" };
+        let coordination = if args.controllers > 1 {
+            "kubernetes"
+        } else {
+            "none"
+        };
         pids.push(env.start_controller(&[
             "--replica-id",
             &id,
@@ -55,12 +59,19 @@ async fn main() -> anyhow::Result<()> {
             "180s",
         ])?);
     }
-    let cpu0: Vec<Duration> = pids.iter().map(|p| cpu_time(*p).unwrap_or_default()).collect();
+    let cpu0: Vec<Duration> = pids
+        .iter()
+        .map(|p| cpu_time(*p).unwrap_or_default())
+        .collect();
     let started = Instant::now();
     env.create_apps(args.apps, 32).await?;
     let created_s = started.elapsed().as_secs_f64();
     let progress = env
-        .wait_done(args.apps, Duration::from_secs(args.timeout), Duration::from_secs(3))
+        .wait_done(
+            args.apps,
+            Duration::from_secs(args.timeout),
+            Duration::from_secs(3),
+        )
         .await?;
     let synced_s = started.elapsed().as_secs_f64();
     let mut result = BenchResult {
@@ -82,16 +93,26 @@ async fn main() -> anyhow::Result<()> {
         result.metric(&format!("controller_{i}_peak_rss_mib"), peak / 1024 / 1024);
     }
     let sim_pid = env.sim.process().pid();
-    result.metric("sim_cpu_s", cpu_time(sim_pid).unwrap_or_default().as_secs_f64());
+    result.metric(
+        "sim_cpu_s",
+        cpu_time(sim_pid).unwrap_or_default().as_secs_f64(),
+    );
     for (i, r) in env.repo_servers.iter_mut().enumerate() {
         let pid = r.process().pid();
-        result.metric(&format!("repo_server_{i}_cpu_s"), cpu_time(pid).unwrap_or_default().as_secs_f64());
+        result.metric(
+            &format!("repo_server_{i}_cpu_s"),
+            cpu_time(pid).unwrap_or_default().as_secs_f64(),
+        );
     }
     let path = result.write(&args.results)?;
     println!("{}", serde_json::to_string_pretty(&result.to_json())?);
     eprintln!("wrote {}", path.display());
     if progress.done < args.apps {
-        anyhow::bail!("only {} of {} apps Synced and Healthy", progress.done, args.apps);
+        anyhow::bail!(
+            "only {} of {} apps Synced and Healthy",
+            progress.done,
+            args.apps
+        );
     }
     Ok(())
 }
