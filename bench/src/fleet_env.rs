@@ -5,18 +5,17 @@
 //! processes, commits that change apps, refresh requests, the simulator's request
 //! statistics, controllers' `/metrics`, and status polling.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context;
-use base64::Engine;
 use futures::{StreamExt, TryStreamExt};
-use k8s_openapi::api::core::v1::{Namespace, Secret};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use keelson_model::{Application, HealthStatusCode, SyncStatusCode};
-use keelson_testbed::{ControllerProcess, GitRepo, RepoServerProcess, Sim, SimOptions};
-use kube::api::{Api, ListParams, ObjectMeta, Patch, PatchParams, PostParams};
+use keelson_testbed::{
+    ControllerProcess, GitRepo, RepoServerProcess, Sim, SimOptions, create_ignoring_conflict,
+    prepare_management,
+};
+use kube::api::{Api, ListParams, Patch, PatchParams};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -58,17 +57,6 @@ pub struct FleetEnv {
     zipf_cdf: Vec<f64>,
 }
 
-async fn create<K>(api: &Api<K>, obj: &K) -> anyhow::Result<()>
-where
-    K: kube::Resource + Clone + serde::de::DeserializeOwned + serde::Serialize + std::fmt::Debug,
-{
-    match api.create(&PostParams::default(), obj).await {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(e)) if e.code == 409 => Ok(()),
-        Err(e) => Err(e.into()),
-    }
-}
-
 /// Counts of apps by state.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Progress {
@@ -88,45 +76,10 @@ impl FleetEnv {
         };
         let sim = tokio::task::spawn_blocking(move || Sim::start(opts)).await??;
         let mgmt = sim.client(0)?;
-        let crds: Api<CustomResourceDefinition> = Api::all(mgmt.clone());
-        for crd in keelson_model::crds::all() {
-            create(&crds, &crd).await.context("installing CRDs")?;
-        }
-        let ns: Api<Namespace> = Api::all(mgmt.clone());
-        let namespace = Namespace {
-            metadata: ObjectMeta {
-                name: Some(NAMESPACE.to_owned()),
-                ..ObjectMeta::default()
-            },
-            ..Namespace::default()
-        };
-        create(&ns, &namespace).await?;
-        let secrets: Api<Secret> = Api::namespaced(mgmt.clone(), NAMESPACE);
-        let ca = sim
-            .ca_pem()
-            .map(|pem| base64::engine::general_purpose::STANDARD.encode(pem));
-        for i in 1..=clusters {
-            let c = sim.cluster(i)?;
-            let config = json!({"bearerToken": c.token, "tlsClientConfig": {"caData": ca, "insecure": ca.is_none()}});
-            let secret = Secret {
-                metadata: ObjectMeta {
-                    name: Some(format!("cluster-{}", c.name)),
-                    namespace: Some(NAMESPACE.to_owned()),
-                    labels: Some(BTreeMap::from([(
-                        "argocd.argoproj.io/secret-type".to_owned(),
-                        "cluster".to_owned(),
-                    )])),
-                    ..ObjectMeta::default()
-                },
-                string_data: Some(BTreeMap::from([
-                    ("name".to_owned(), c.name.clone()),
-                    ("server".to_owned(), c.server.clone()),
-                    ("config".to_owned(), config.to_string()),
-                ])),
-                ..Secret::default()
-            };
-            create(&secrets, &secret).await?;
-        }
+        let destinations = sim.clusters().get(1..=clusters).unwrap_or_default();
+        prepare_management(&mgmt, NAMESPACE, destinations, sim.ca_pem())
+            .await
+            .context("preparing the management cluster")?;
         let repo = tokio::task::spawn_blocking(GitRepo::init).await??;
         Ok(FleetEnv {
             sim,
@@ -313,7 +266,11 @@ impl FleetEnv {
         futures::stream::iter(list)
             .map(|app| {
                 let api = api.clone();
-                async move { create(&api, &app).await }
+                async move {
+                    create_ignoring_conflict(&api, &app, "creating an application")
+                        .await
+                        .map_err(anyhow::Error::from)
+                }
             })
             .buffer_unordered(concurrency)
             .try_for_each(|()| async { Ok(()) })

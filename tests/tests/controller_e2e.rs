@@ -6,17 +6,14 @@
 
 mod controller_support;
 
-use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, ensure};
+use controller_support::first_seen::{FirstSeen, created_at_version, deleted_at};
 use controller_support::*;
-use futures::StreamExt;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, ListParams, Patch, PatchParams};
-use kube::runtime::watcher;
 use serde_json::{Value, json};
 
 const SYNC_WAIT: Duration = Duration::from_secs(90);
@@ -327,7 +324,16 @@ async fn finalizer_deletion(env: &Env) -> anyhow::Result<()> {
         env.wait_app(name, "Synced+Healthy", SYNC_WAIT, synced_healthy)
             .await?;
     }
-    let deletions = DeletionClock::start(env, Dest::Sim(0), "s9-fin").await?;
+    // When the ConfigMaps on the destination and the Application were deleted.
+    let deletions = FirstSeen::new()
+        .watch(
+            Api::<ConfigMap>::namespaced(env.client(Dest::Sim(0))?, "s9-fin"),
+            "ConfigMap",
+            deleted_at,
+        )
+        .watch(env.apps(), "Application", deleted_at)
+        .started()
+        .await?;
     let t = Instant::now();
     env.delete_app("s9-fin").await?;
     env.delete_app("s9-nofin").await?;
@@ -352,7 +358,7 @@ async fn finalizer_deletion(env: &Env) -> anyhow::Result<()> {
         "s9-fin: deletion events",
         Duration::from_secs(10),
         || async {
-            let at = deletions.times();
+            let at = deletions.snapshot();
             let all = ["ConfigMap/fin", "ConfigMap/fin-late", "Application/s9-fin"]
                 .iter()
                 .all(|k| at.contains_key(*k));
@@ -392,69 +398,6 @@ async fn finalizer_deletion(env: &Env) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// When deletion events of the ConfigMaps of a namespace on a destination and of the
-/// Applications were received.
-struct DeletionClock {
-    at: Arc<std::sync::Mutex<HashMap<String, Instant>>>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
-}
-
-impl DeletionClock {
-    async fn start(env: &Env, dest: Dest, ns: &str) -> anyhow::Result<DeletionClock> {
-        let at = Arc::new(std::sync::Mutex::new(HashMap::new()));
-        let cms: Api<ConfigMap> = Api::namespaced(env.client(dest)?, ns);
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(2);
-        let tasks = vec![
-            tokio::spawn(deletions(cms, "ConfigMap", at.clone(), tx.clone())),
-            tokio::spawn(deletions(env.apps(), "Application", at.clone(), tx)),
-        ];
-        for _ in 0..2 {
-            tokio::time::timeout(Duration::from_secs(30), rx.recv())
-                .await
-                .context("deletion watches did not start")?;
-        }
-        Ok(DeletionClock { at, tasks })
-    }
-
-    fn times(&self) -> HashMap<String, Instant> {
-        self.at.lock().map(|m| m.clone()).unwrap_or_default()
-    }
-}
-
-impl Drop for DeletionClock {
-    fn drop(&mut self) {
-        for t in &self.tasks {
-            t.abort();
-        }
-    }
-}
-
-async fn deletions<K>(
-    api: Api<K>,
-    kind: &'static str,
-    at: Arc<std::sync::Mutex<HashMap<String, Instant>>>,
-    ready: tokio::sync::mpsc::Sender<()>,
-) where
-    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + 'static,
-{
-    let stream = watcher(api, watcher::Config::default());
-    futures::pin_mut!(stream);
-    while let Some(event) = stream.next().await {
-        match event {
-            Ok(watcher::Event::InitDone) => {
-                let _ = ready.send(()).await;
-            }
-            Ok(watcher::Event::Delete(obj)) => {
-                let key = format!("{kind}/{}", obj.meta().name.clone().unwrap_or_default());
-                if let Ok(mut m) = at.lock() {
-                    m.entry(key).or_insert_with(Instant::now);
-                }
-            }
-            _ => {}
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn controller_syncs_git_changes_heals_drift_prunes_and_finalizes() {
     let env = Env::start(EnvOptions {
@@ -483,85 +426,26 @@ async fn controller_syncs_git_changes_heals_drift_prunes_and_finalizes() {
 
 // ---------------------------------------------------------------- scenario 4
 
-/// Records the resourceVersion at which each ConfigMap and Job of a namespace was first
-/// seen (its creation, as the watch starts before anything exists).
-struct CreationOrder {
-    seen: Seen,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
-}
-
-/// First-seen resourceVersion by `Kind/name`.
-type Seen = Arc<std::sync::Mutex<HashMap<String, u64>>>;
-
-impl CreationOrder {
-    async fn start(client: kube::Client, ns: &str) -> anyhow::Result<CreationOrder> {
-        let seen = Seen::default();
-        let cms: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
-        let jobs: Api<Job> = Api::namespaced(client, ns);
-        let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel::<()>(2);
-        let tasks = vec![
-            tokio::spawn(record(cms, "ConfigMap", seen.clone(), ready_tx.clone())),
-            tokio::spawn(record(jobs, "Job", seen.clone(), ready_tx)),
-        ];
-        for _ in 0..2 {
-            tokio::time::timeout(Duration::from_secs(30), ready_rx.recv())
-                .await
-                .context("watches on the destination did not start")?;
-        }
-        Ok(CreationOrder { seen, tasks })
-    }
-
-    fn first_seen(&self) -> HashMap<String, u64> {
-        self.seen.lock().map(|m| m.clone()).unwrap_or_default()
-    }
-}
-
-impl Drop for CreationOrder {
-    fn drop(&mut self) {
-        for t in &self.tasks {
-            t.abort();
-        }
-    }
-}
-
-async fn record<K>(
-    api: Api<K>,
-    kind: &'static str,
-    seen: Seen,
-    ready: tokio::sync::mpsc::Sender<()>,
-) where
-    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + 'static,
-{
-    let stream = watcher(api, watcher::Config::default());
-    futures::pin_mut!(stream);
-    while let Some(event) = stream.next().await {
-        match event {
-            Ok(watcher::Event::InitDone) => {
-                let _ = ready.send(()).await;
-            }
-            Ok(watcher::Event::Apply(obj) | watcher::Event::InitApply(obj)) => {
-                let meta = obj.meta();
-                let rv = meta
-                    .resource_version
-                    .as_deref()
-                    .and_then(|r| r.parse::<u64>().ok())
-                    .unwrap_or(u64::MAX);
-                let key = format!("{kind}/{}", meta.name.clone().unwrap_or_default());
-                if let Ok(mut m) = seen.lock() {
-                    m.entry(key).or_insert(rv);
-                }
-            }
-            _ => {}
-        }
-    }
-}
-
 /// PreSync hook, waves -1/0/1 and a PostSync hook on a simulated cluster: the operation
 /// succeeds and the objects were created in that order.
 async fn waves_and_hooks(env: &Env) -> anyhow::Result<()> {
     let (dest, ns, name) = (Dest::Sim(0), "s4", "s4-waves");
     env.namespace(dest, ns).await?;
-    let order = CreationOrder::start(env.client(dest)?, ns).await?;
+    // The resourceVersion each ConfigMap and Job was created at.
+    let client = env.client(dest)?;
+    let order = FirstSeen::new()
+        .watch(
+            Api::<ConfigMap>::namespaced(client.clone(), ns),
+            "ConfigMap",
+            created_at_version,
+        )
+        .watch(
+            Api::<Job>::namespaced(client, ns),
+            "Job",
+            created_at_version,
+        )
+        .started()
+        .await?;
     let fx = Fixture::new()?;
     let sha = fx.commit(
         &[
@@ -634,7 +518,7 @@ async fn waves_and_hooks(env: &Env) -> anyhow::Result<()> {
             .is_some(),
         "the PostSync hook without delete policy was deleted"
     );
-    let seen = order.first_seen();
+    let seen = order.snapshot();
     let expected = [
         "Job/pre",
         "ConfigMap/w-minus-1",

@@ -4,14 +4,12 @@
 //! registers the example Applications; and shows their progress until every app is
 //! Synced and Healthy — then keeps following Git until Ctrl-C.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command as Process;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use base64::Engine;
 use clap::Args;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -104,28 +102,13 @@ fn make_repo(examples: &Path, dir: &Path) -> anyhow::Result<PathBuf> {
 
 /// A cluster Secret for a simulated cluster.
 fn cluster_secret(name: &str, ep: &ClusterEndpoint, ca_pem: Option<&str>) -> Secret {
-    let mut config = serde_json::json!({"bearerToken": ep.token, "tlsClientConfig": {"insecure": ca_pem.is_none()}});
-    if let Some(ca) = ca_pem {
-        config["tlsClientConfig"]["caData"] =
-            serde_json::Value::String(base64::engine::general_purpose::STANDARD.encode(ca));
-    }
-    Secret {
-        metadata: ObjectMeta {
-            name: Some(format!("cluster-{name}")),
-            namespace: Some(NAMESPACE.to_owned()),
-            labels: Some(BTreeMap::from([(
-                keelson_model::annotations::SECRET_TYPE.to_owned(),
-                keelson_model::annotations::SECRET_TYPE_CLUSTER.to_owned(),
-            )])),
-            ..ObjectMeta::default()
-        },
-        string_data: Some(BTreeMap::from([
-            ("name".to_owned(), name.to_owned()),
-            ("server".to_owned(), ep.server.clone()),
-            ("config".to_owned(), config.to_string()),
-        ])),
-        ..Secret::default()
-    }
+    keelson_model::bearer_token_secret(
+        NAMESPACE,
+        name,
+        &ep.server,
+        &ep.token,
+        ca_pem.map(str::as_bytes),
+    )
 }
 
 fn client_for(secret: &Secret) -> anyhow::Result<kube::Client> {

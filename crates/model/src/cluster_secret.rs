@@ -489,3 +489,38 @@ fn pem_certificates(name: &str, pem: &[u8]) -> Result<Vec<Vec<u8>>, ClusterSecre
     }
     Ok(certs)
 }
+
+/// A cluster Secret for a bearer-token connection, as `argocd cluster add` writes one:
+/// named `cluster-<name>`, labelled as a cluster Secret, with `name`, `server` and a
+/// `config` holding the token and either the CA (`caData`) or `insecure: true`. The
+/// inverse of [`ClusterSpec::from_secret`] for this kind of credential.
+pub fn bearer_token_secret(
+    namespace: &str,
+    name: &str,
+    server: &str,
+    token: &str,
+    ca_pem: Option<&[u8]>,
+) -> Secret {
+    let tls = match ca_pem {
+        Some(pem) => serde_json::json!({ "caData": STANDARD.encode(pem) }),
+        None => serde_json::json!({ "insecure": true }),
+    };
+    let config = serde_json::json!({ "bearerToken": token, "tlsClientConfig": tls });
+    Secret {
+        metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+            name: Some(format!("cluster-{name}")),
+            namespace: Some(namespace.to_owned()),
+            labels: Some(BTreeMap::from([(
+                crate::annotations::SECRET_TYPE.to_owned(),
+                SECRET_TYPE_CLUSTER.to_owned(),
+            )])),
+            ..Default::default()
+        },
+        string_data: Some(BTreeMap::from([
+            ("name".to_owned(), name.to_owned()),
+            ("server".to_owned(), server.to_owned()),
+            ("config".to_owned(), config.to_string()),
+        ])),
+        ..Secret::default()
+    }
+}

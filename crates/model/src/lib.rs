@@ -28,7 +28,7 @@ pub use application::{
 };
 pub use application_status::{ApplicationStatus, HealthStatus, ResourceStatus, SyncStatus};
 pub use applicationset::{ApplicationSet, ApplicationSetValidationError};
-pub use cluster_secret::{ClusterSecretError, ClusterSpec};
+pub use cluster_secret::{ClusterSecretError, ClusterSpec, bearer_token_secret};
 pub use extra::Extra;
 pub use operation::{Operation, OperationState};
 pub use project::{AppProject, ProjectValidationError};

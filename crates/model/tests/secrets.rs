@@ -129,6 +129,32 @@ fn cluster_secret_with_bearer_token_and_insecure_tls() -> Result<()> {
 }
 
 #[test]
+fn bearer_token_secret_parses_back_to_the_same_connection() -> Result<()> {
+    let insecure =
+        keelson_model::bearer_token_secret("argocd", "dev", "https://127.0.0.1:1", "t", None);
+    assert_eq!(insecure.metadata.name.as_deref(), Some("cluster-dev"));
+    let spec = ClusterSpec::from_secret(&insecure)?;
+    assert_eq!(
+        (spec.name.as_str(), spec.server.as_str()),
+        ("dev", "https://127.0.0.1:1")
+    );
+    assert!(spec.to_kube_config()?.accept_invalid_certs);
+    let pem = b"-----BEGIN CERTIFICATE-----\nnot a real one\n-----END CERTIFICATE-----\n";
+    let pinned =
+        keelson_model::bearer_token_secret("argocd", "dev", "https://127.0.0.1:1", "t", Some(pem));
+    let config: serde_json::Value = serde_json::from_str(
+        pinned
+            .string_data
+            .as_ref()
+            .and_then(|d| d.get("config"))
+            .map_or("{}", String::as_str),
+    )?;
+    assert_eq!(config["tlsClientConfig"]["caData"], STANDARD.encode(pem));
+    assert_eq!(config["bearerToken"], "t");
+    Ok(())
+}
+
+#[test]
 fn cluster_secret_basic_auth_and_in_cluster_without_config() -> Result<()> {
     let basic = json!({"server": "https://k", "config": r#"{"username": "u", "password": "p"}"#});
     let cluster = ClusterSpec::from_secret(&secret("cluster", basic, false)?)?;

@@ -64,6 +64,25 @@ pub enum TestbedError {
         /// Last observed state.
         detail: String,
     },
+    /// A request to a Kubernetes API server failed.
+    #[error("{step} failed")]
+    Kube {
+        /// What the harness was doing.
+        step: &'static str,
+        /// Underlying error.
+        #[source]
+        source: kube::Error,
+    },
+    /// A polled condition was not reached in time.
+    #[error("{what}: not reached after {waited:?}{}", last_error.as_ref().map(|e| format!("; last error: {e}")).unwrap_or_default())]
+    NotReached {
+        /// The awaited condition.
+        what: String,
+        /// How long the harness polled.
+        waited: Duration,
+        /// The last error the probe returned, if any.
+        last_error: Option<String>,
+    },
     /// A file-system or socket operation failed.
     #[error("{step} failed for {path}")]
     Io {

@@ -23,6 +23,7 @@ mod git;
 mod kube_apiserver;
 mod kubeconfig;
 mod kubectl;
+mod management;
 mod ports;
 mod probe;
 mod process;
@@ -41,6 +42,9 @@ pub use kubeconfig::{
     write_kubeconfig,
 };
 pub use kubectl::{helm, helm_path, kubectl, kubectl_checked, kubectl_path};
+pub use management::{
+    application_resource, create_ignoring_conflict, prepare_management, wait_until,
+};
 pub use ports::{free_port, free_ports};
 pub use probe::{ProbeResponse, http_get, https_get, pem_certificates};
 pub use process::{ChildGuard, ERROR_LOG_LINES, run, run_checked, tail_lines};

@@ -5,16 +5,16 @@
 //! (bounded) for their status, and read live objects on destinations.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::BTreeMap;
+pub mod first_seen;
+
 use std::future::Future;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use base64::Engine;
-use k8s_openapi::api::core::v1::{Namespace, Secret};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use k8s_openapi::api::core::v1::Namespace;
 use keelson_testbed::{
     ControllerProcess, GitRepo, KubeApiServer, RepoServerProcess, Sim, SimOptions,
+    application_resource, create_ignoring_conflict, prepare_management,
 };
 use kube::api::{
     Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ObjectMeta, Patch,
@@ -95,29 +95,11 @@ pub enum Dest {
     Sim(usize),
 }
 
-fn app_resource() -> ApiResource {
-    ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk("argoproj.io", "v1alpha1", "Application"),
-        "applications",
-    )
-}
-
 fn project_resource() -> ApiResource {
     ApiResource::from_gvk_with_plural(
         &GroupVersionKind::gvk("argoproj.io", "v1alpha1", "AppProject"),
         "appprojects",
     )
-}
-
-async fn create_ignoring_conflict<K>(api: &Api<K>, obj: &K) -> anyhow::Result<()>
-where
-    K: kube::Resource + Clone + serde::de::DeserializeOwned + serde::Serialize + std::fmt::Debug,
-{
-    match api.create(&PostParams::default(), obj).await {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(e)) if e.code == 409 => Ok(()),
-        Err(e) => Err(e.into()),
-    }
 }
 
 impl Env {
@@ -148,7 +130,7 @@ impl Env {
         let sim = sim.await?.context("starting keelson sim")?;
         let repos = repos.await?.context("starting repo-servers")?;
         let mgmt = api.client()?;
-        prepare_management(&mgmt, &sim).await?;
+        prepare_management(&mgmt, NS, sim.clusters(), sim.ca_pem()).await?;
         let kubeconfig = api.kubeconfig_path().to_path_buf();
         let addrs: Vec<_> = repos.iter().map(RepoServerProcess::grpc_addr).collect();
         let args = options.controller_args.clone();
@@ -176,7 +158,7 @@ impl Env {
 
     /// Applications in the `argocd` namespace, as raw JSON objects.
     pub fn apps(&self) -> Api<DynamicObject> {
-        Api::namespaced_with(self.mgmt.clone(), NS, &app_resource())
+        Api::namespaced_with(self.mgmt.clone(), NS, &application_resource())
     }
 
     /// AppProjects in the `argocd` namespace.
@@ -210,7 +192,7 @@ impl Env {
             },
             ..Namespace::default()
         };
-        create_ignoring_conflict(&api, &ns).await
+        Ok(create_ignoring_conflict(&api, &ns, "creating a namespace").await?)
     }
 
     /// Creates an Application from raw JSON.
@@ -365,85 +347,13 @@ impl Env {
     }
 }
 
-async fn prepare_management(mgmt: &kube::Client, sim: &Sim) -> anyhow::Result<()> {
-    let crds: Api<CustomResourceDefinition> = Api::all(mgmt.clone());
-    for crd in keelson_model::crds::all() {
-        create_ignoring_conflict(&crds, &crd)
-            .await
-            .context("installing the CRDs")?;
-    }
-    let ns: Api<Namespace> = Api::all(mgmt.clone());
-    let namespace = Namespace {
-        metadata: ObjectMeta {
-            name: Some(NS.to_owned()),
-            ..ObjectMeta::default()
-        },
-        ..Namespace::default()
-    };
-    create_ignoring_conflict(&ns, &namespace).await?;
-    let secrets: Api<Secret> = Api::namespaced(mgmt.clone(), NS);
-    let ca = sim
-        .ca_pem()
-        .map(|pem| base64::engine::general_purpose::STANDARD.encode(pem));
-    for c in sim.clusters() {
-        let tls = match &ca {
-            Some(ca) => json!({"caData": ca}),
-            None => json!({"insecure": true}),
-        };
-        let config = json!({"bearerToken": c.token, "tlsClientConfig": tls});
-        let secret = Secret {
-            metadata: ObjectMeta {
-                name: Some(format!("cluster-{}", c.name)),
-                namespace: Some(NS.to_owned()),
-                labels: Some(BTreeMap::from([(
-                    "argocd.argoproj.io/secret-type".to_owned(),
-                    "cluster".to_owned(),
-                )])),
-                ..ObjectMeta::default()
-            },
-            string_data: Some(BTreeMap::from([
-                ("name".to_owned(), c.name.clone()),
-                ("server".to_owned(), c.server.clone()),
-                ("config".to_owned(), config.to_string()),
-            ])),
-            ..Secret::default()
-        };
-        create_ignoring_conflict(&secrets, &secret)
-            .await
-            .context("registering a simulated cluster")?;
-    }
-    // The CRDs must be served before the controller's watches start.
-    let apps: Api<DynamicObject> = Api::namespaced_with(mgmt.clone(), NS, &app_resource());
-    wait_until(
-        "the Application CRD to be served",
-        Duration::from_secs(30),
-        || async { Ok(apps.list(&Default::default()).await.ok().map(|_| ())) },
-    )
-    .await
-}
-
 /// Polls `probe` until it yields `Some`, bounded by `timeout`.
-pub async fn wait_until<T, F, Fut>(what: &str, timeout: Duration, mut probe: F) -> anyhow::Result<T>
+pub async fn wait_until<T, F, Fut>(what: &str, timeout: Duration, probe: F) -> anyhow::Result<T>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = anyhow::Result<Option<T>>>,
 {
-    let start = Instant::now();
-    let mut last_err = None;
-    loop {
-        match probe().await {
-            Ok(Some(v)) => return Ok(v),
-            Ok(None) => {}
-            Err(e) => last_err = Some(e),
-        }
-        if start.elapsed() >= timeout {
-            match last_err {
-                Some(e) => bail!("{what}: not reached after {timeout:?}; last error: {e:#}"),
-                None => bail!("{what}: not reached after {timeout:?}"),
-            }
-        }
-        tokio::time::sleep(POLL).await;
-    }
+    Ok(keelson_testbed::wait_until(what, timeout, POLL, probe).await?)
 }
 
 /// A compact view of an Application's status for error messages.
