@@ -5,3 +5,4 @@ pub mod fleet_env;
 pub mod proc_stats;
 pub mod results;
 pub mod scenarios;
+pub mod size_args;

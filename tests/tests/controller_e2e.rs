@@ -17,6 +17,29 @@ use kube::api::{Api, ListParams, Patch, PatchParams};
 use serde_json::{Value, json};
 
 const SYNC_WAIT: Duration = Duration::from_secs(90);
+
+/// Creates a manual-sync app of `repo_url`'s `app/` directory and waits for its first
+/// reconcile.
+async fn create_manual_app(
+    env: &Env,
+    name: &str,
+    repo_url: &str,
+    dest: Dest,
+    ns: &str,
+) -> anyhow::Result<()> {
+    let manifest = app_manifest(name, repo_url, "app", &env.server(dest), ns, json!({}));
+    env.create_app(manifest).await?;
+    first_reconcile(env, name).await
+}
+
+/// Waits until the app has a sync status at all.
+async fn first_reconcile(env: &Env, name: &str) -> anyhow::Result<()> {
+    env.wait_app(name, "first reconcile", SYNC_WAIT, |a| {
+        !sync_status(a).is_empty()
+    })
+    .await?;
+    Ok(())
+}
 const WAVE: &str = "argocd.argoproj.io/sync-wave";
 const HOOK: &str = "argocd.argoproj.io/hook";
 const HOOK_DELETE_POLICY: &str = "argocd.argoproj.io/hook-delete-policy";
@@ -619,19 +642,7 @@ async fn rollback(env: &Env) -> anyhow::Result<()> {
     let fx = Fixture::new()?;
     let sha_a = fx.commit(&[("app/cm.yaml", cm_yaml("s6-cm", "A", &[]))], &[], "A")?;
     let sha_b = fx.commit(&[("app/cm.yaml", cm_yaml("s6-cm", "B", &[]))], &[], "B")?;
-    env.create_app(app_manifest(
-        name,
-        &fx.url(),
-        "app",
-        &env.server(dest),
-        ns,
-        json!({}),
-    ))
-    .await?;
-    env.wait_app(name, "first reconcile", SYNC_WAIT, |a| {
-        !sync_status(a).is_empty()
-    })
-    .await?;
+    create_manual_app(env, name, &fx.url(), dest, ns).await?;
     for (sha, value) in [(&sha_a, "A"), (&sha_b, "B")] {
         env.sync_to(name, sha).await?;
         let app = env
@@ -771,19 +782,7 @@ async fn terminate(env: &Env) -> anyhow::Result<()> {
         &[],
         "v1",
     )?;
-    env.create_app(app_manifest(
-        name,
-        &fx.url(),
-        "app",
-        &env.server(dest),
-        ns,
-        json!({}),
-    ))
-    .await?;
-    env.wait_app(name, "first reconcile", SYNC_WAIT, |a| {
-        !sync_status(a).is_empty()
-    })
-    .await?;
+    create_manual_app(env, name, &fx.url(), dest, ns).await?;
     env.sync_to(name, &sha).await?;
     wait_until("s16: the PostSync hook runs", SYNC_WAIT, || async {
         env.live(dest, "batch/v1", "Job", ns, "s16-post").await
@@ -840,19 +839,7 @@ async fn second_operation_state_is_fresh(env: &Env) -> anyhow::Result<()> {
         "A",
     )?;
     let sha_b = fx.commit(&[("app/cm.yaml", cm_yaml("s11-cm", "B", &[]))], &[], "B")?;
-    env.create_app(app_manifest(
-        name,
-        &fx.url(),
-        "app",
-        &env.server(dest),
-        ns,
-        json!({}),
-    ))
-    .await?;
-    env.wait_app(name, "first reconcile", SYNC_WAIT, |a| {
-        !sync_status(a).is_empty()
-    })
-    .await?;
+    create_manual_app(env, name, &fx.url(), dest, ns).await?;
     env.sync_to(name, &sha_a).await?;
     let app = env
         .wait_app(name, "sync to A finished", SYNC_WAIT, |a| {
@@ -974,10 +961,7 @@ async fn project_denials(env: &Env) -> anyhow::Result<()> {
             "{name}: condition message lacks {needle:?}: {messages:?}"
         );
     }
-    env.wait_app("s7-black", "first reconcile", SYNC_WAIT, |a| {
-        !sync_status(a).is_empty()
-    })
-    .await?;
+    first_reconcile(env, "s7-black").await?;
     env.sync_to("s7-black", &sha).await?;
     let app = env
         .wait_app("s7-black", "operation finished", SYNC_WAIT, |a| {
@@ -1130,10 +1114,7 @@ async fn ignore_differences(env: &Env) -> anyhow::Result<()> {
     app["spec"]["ignoreDifferences"] =
         json!([{"group": "", "kind": "ConfigMap", "jsonPointers": ["/data/key"]}]);
     env.create_app(app).await?;
-    env.wait_app(name, "first reconcile", SYNC_WAIT, |a| {
-        !sync_status(a).is_empty()
-    })
-    .await?;
+    first_reconcile(env, name).await?;
     let sha = fx.repo.head()?;
     env.sync_to(name, &sha).await?;
     env.wait_app(name, "Synced", SYNC_WAIT, |a| {
@@ -1182,19 +1163,7 @@ async fn selective_sync(env: &Env) -> anyhow::Result<()> {
         &[],
         "v1",
     )?;
-    env.create_app(app_manifest(
-        name,
-        &fx.url(),
-        "app",
-        &env.server(dest),
-        ns,
-        json!({}),
-    ))
-    .await?;
-    env.wait_app(name, "first reconcile", SYNC_WAIT, |a| {
-        !sync_status(a).is_empty()
-    })
-    .await?;
+    create_manual_app(env, name, &fx.url(), dest, ns).await?;
     env.patch_app(
         name,
         json!({"operation": {"initiatedBy": {"username": "e2e"}, "sync": {
@@ -1540,19 +1509,7 @@ async fn kill_mid_operation(env: &mut Env) -> anyhow::Result<()> {
         .wait_app("s10-auto", "Synced+Healthy", SYNC_WAIT, synced_healthy)
         .await?;
     let settled_at = settled["status"]["operationState"]["finishedAt"].clone();
-    env.create_app(app_manifest(
-        name,
-        &fx.url(),
-        "app",
-        &env.server(dest),
-        ns,
-        json!({}),
-    ))
-    .await?;
-    env.wait_app(name, "first reconcile", SYNC_WAIT, |a| {
-        !sync_status(a).is_empty()
-    })
-    .await?;
+    create_manual_app(env, name, &fx.url(), dest, ns).await?;
     env.sync_to(name, &sha).await?;
     let job = wait_until("the PostSync Job to be created", SYNC_WAIT, || async {
         env.live(dest, "batch/v1", "Job", ns, "s10-post").await

@@ -9,27 +9,12 @@ use clap::Parser;
 use keelson_bench::fleet_env::FleetEnv;
 use keelson_bench::proc_stats::{cpu_time, rss_bytes};
 use keelson_bench::results::BenchResult;
+use keelson_bench::size_args::SizeArgs;
 
 #[derive(Debug, Parser)]
 struct Args {
-    /// Applications.
-    #[arg(long, env = "BENCH_APPS", default_value_t = 1_000)]
-    apps: usize,
-    /// Destination clusters.
-    #[arg(long, env = "BENCH_CLUSTERS", default_value_t = 10)]
-    clusters: usize,
-    /// Controller processes (more than one runs a fleet with Kubernetes Leases).
-    #[arg(long, env = "BENCH_CONTROLLERS", default_value_t = 1)]
-    controllers: usize,
-    /// Repo-server processes.
-    #[arg(long, env = "BENCH_REPO_SERVERS", default_value_t = 1)]
-    repo_servers: usize,
-    /// Give up after this many seconds.
-    #[arg(long, env = "BENCH_TIMEOUT_SECONDS", default_value_t = 900)]
-    timeout: u64,
-    /// Where result JSON goes.
-    #[arg(long, env = "BENCH_RESULTS", default_value = "bench/results")]
-    results: std::path::PathBuf,
+    #[command(flatten)]
+    size: SizeArgs,
 }
 
 #[tokio::main]
@@ -39,13 +24,13 @@ async fn main() -> anyhow::Result<()> {
     if std::env::var_os("KEELSON_CONTROLLER_TEST_LOG").is_none() {
         eprintln!("hint: KEELSON_CONTROLLER_TEST_LOG=warn makes the controllers log less");
     }
-    let mut env = FleetEnv::start(args.clusters).await?;
-    env.write_apps(args.apps)?;
-    env.start_repo_servers(args.repo_servers)?;
+    let mut env = FleetEnv::start(args.size.clusters).await?;
+    env.write_apps(args.size.apps)?;
+    env.start_repo_servers(args.size.repo_servers)?;
     let mut pids = Vec::new();
-    for i in 0..args.controllers {
+    for i in 0..args.size.controllers {
         let id = format!("controller-{i}");
-        let coordination = if args.controllers > 1 {
+        let coordination = if args.size.controllers > 1 {
             "kubernetes"
         } else {
             "none"
@@ -64,25 +49,25 @@ async fn main() -> anyhow::Result<()> {
         .map(|p| cpu_time(*p).unwrap_or_default())
         .collect();
     let started = Instant::now();
-    env.create_apps(args.apps, 32).await?;
+    env.create_apps(args.size.apps, 32).await?;
     let created_s = started.elapsed().as_secs_f64();
     let progress = env
         .wait_done(
-            args.apps,
-            Duration::from_secs(args.timeout),
+            args.size.apps,
+            Duration::from_secs(args.size.timeout),
             Duration::from_secs(3),
         )
         .await?;
     let synced_s = started.elapsed().as_secs_f64();
     let mut result = BenchResult {
         scenario: "controller-scale".into(),
-        size: format!("{}x{}", args.apps, args.clusters),
+        size: format!("{}x{}", args.size.apps, args.size.clusters),
         ..BenchResult::default()
     };
-    result.metric("apps", args.apps as u64);
-    result.metric("clusters", args.clusters as u64);
-    result.metric("controllers", args.controllers as u64);
-    result.metric("repo_servers", args.repo_servers as u64);
+    result.metric("apps", args.size.apps as u64);
+    result.metric("clusters", args.size.clusters as u64);
+    result.metric("controllers", args.size.controllers as u64);
+    result.metric("repo_servers", args.size.repo_servers as u64);
     result.metric("created_all_s", created_s);
     result.metric("synced_all_s", synced_s);
     result.metric("synced_healthy_apps", progress.done as u64);
@@ -104,14 +89,14 @@ async fn main() -> anyhow::Result<()> {
             cpu_time(pid).unwrap_or_default().as_secs_f64(),
         );
     }
-    let path = result.write(&args.results)?;
+    let path = result.write(&args.size.results)?;
     println!("{}", serde_json::to_string_pretty(&result.to_json())?);
     eprintln!("wrote {}", path.display());
-    if progress.done < args.apps {
+    if progress.done < args.size.apps {
         anyhow::bail!(
             "only {} of {} apps Synced and Healthy",
             progress.done,
-            args.apps
+            args.size.apps
         );
     }
     Ok(())

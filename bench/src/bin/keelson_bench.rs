@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use keelson_bench::scenarios::{self, Config, Scenario};
+use keelson_bench::size_args::SizeArgs;
 use serde_json::Value;
 
 #[derive(Debug, Parser)]
@@ -35,24 +36,8 @@ struct RunArgs {
     /// Scenario name, or `all`.
     #[arg(env = "BENCH_SCENARIO")]
     scenario: String,
-    /// Applications.
-    #[arg(long, env = "BENCH_APPS", default_value_t = 1_000)]
-    apps: usize,
-    /// Destination clusters.
-    #[arg(long, env = "BENCH_CLUSTERS", default_value_t = 10)]
-    clusters: usize,
-    /// Controller processes (failover uses at least 2).
-    #[arg(long, env = "BENCH_CONTROLLERS", default_value_t = 1)]
-    controllers: usize,
-    /// Repo-server processes.
-    #[arg(long, env = "BENCH_REPO_SERVERS", default_value_t = 1)]
-    repo_servers: usize,
-    /// Bound of every wait, in seconds.
-    #[arg(long, env = "BENCH_TIMEOUT_SECONDS", default_value_t = 900)]
-    timeout: u64,
-    /// Where result JSON goes.
-    #[arg(long, env = "BENCH_RESULTS", default_value = "bench/results")]
-    results: PathBuf,
+    #[command(flatten)]
+    size: SizeArgs,
     /// `latency`: commits to make.
     #[arg(long, env = "BENCH_COMMITS", default_value_t = 30)]
     commits: usize,
@@ -73,11 +58,11 @@ struct RunArgs {
 impl RunArgs {
     fn config(&self) -> Config {
         Config {
-            apps: self.apps,
-            clusters: self.clusters,
-            controllers: self.controllers,
-            repo_servers: self.repo_servers,
-            timeout: Duration::from_secs(self.timeout),
+            apps: self.size.apps,
+            clusters: self.size.clusters,
+            controllers: self.size.controllers,
+            repo_servers: self.size.repo_servers,
+            timeout: Duration::from_secs(self.size.timeout),
             commits: self.commits,
             commit_rate: self.commit_rate,
             zipf_s: self.zipf_s,
@@ -119,7 +104,7 @@ async fn run(args: &RunArgs) -> anyhow::Result<()> {
             .with_context(|| format!("scenario {}", scenario.name()))?;
         let json = result.to_json();
         println!("{}", table(&json));
-        let path = result.write(&args.results)?;
+        let path = result.write(&args.size.results)?;
         eprintln!("wrote {}", path.display());
         let passed = json["pass"]
             .as_object()

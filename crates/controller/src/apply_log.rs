@@ -1,5 +1,6 @@
 //! The apply log: one JSON line per write to a destination cluster — replica, shard
-//! unit, app, verb, resource and wall-clock start/end — appended unbuffered so a killed
+//! unit, app, verb, resource, wall-clock start/end and the resourceVersion the write
+//! left on the server (which orders writes as the cluster applied them) — appended unbuffered so a killed
 //! process loses nothing. The fleet's safety checker reads it to prove that no unit was
 //! ever written by two replicas in overlapping intervals. Off unless configured.
 
@@ -33,6 +34,8 @@ pub struct LoggedWrite<'a> {
     pub start_ns: u128,
     /// End, nanoseconds since the Unix epoch.
     pub end_ns: u128,
+    /// resourceVersion of the written object, when the server returned it.
+    pub resource_version: Option<u64>,
 }
 
 /// Nanoseconds since the Unix epoch.
@@ -63,6 +66,7 @@ impl ApplyLog {
             "resource": w.resource,
             "start_ns": w.start_ns.to_string(),
             "end_ns": w.end_ns.to_string(),
+            "rv": w.resource_version,
         });
         let mut text = line.to_string();
         text.push('\n');

@@ -3,7 +3,10 @@
 
 use std::sync::Arc;
 
-use keelson_sync::{ClusterOps, ExecutorError, KubeOps, PropagationPolicy, SyncTask, WriteOutcome};
+use keelson_sync::{
+    ClusterOps, ExecutorError, KubeOps, PropagationPolicy, SyncTask, WriteOutcome,
+    with_written_version,
+};
 use serde_json::Value;
 
 use crate::apply_log::{ApplyLog, LoggedWrite, now_ns};
@@ -48,7 +51,7 @@ impl CountingOps {
         self
     }
 
-    fn log_write(&self, task: &SyncTask, verb: &str, start_ns: u128) {
+    fn log_write(&self, task: &SyncTask, verb: &str, start_ns: u128, version: Option<u64>) {
         if let Some((log, unit)) = &self.log {
             let app = format!("{}/{}", self.labels.namespace, self.labels.name);
             log.record(&LoggedWrite {
@@ -58,6 +61,7 @@ impl CountingOps {
                 resource: &task.key.to_string(),
                 start_ns,
                 end_ns: now_ns(),
+                resource_version: version,
             });
         }
     }
@@ -105,8 +109,8 @@ impl ClusterOps for CountingOps {
 
     async fn apply(&self, task: &SyncTask) -> WriteOutcome {
         let start = now_ns();
-        let out = self.inner.apply(task).await;
-        self.log_write(task, apply_verb(task), start);
+        let (out, version) = with_written_version(self.inner.apply(task)).await;
+        self.log_write(task, apply_verb(task), start, version);
         self.count(task, apply_verb(task), !out.is_failed(), false);
         out
     }
@@ -114,7 +118,7 @@ impl ClusterOps for CountingOps {
     async fn delete(&self, task: &SyncTask, propagation: PropagationPolicy) -> WriteOutcome {
         let start = now_ns();
         let out = self.inner.delete(task, propagation).await;
-        self.log_write(task, "Delete", start);
+        self.log_write(task, "Delete", start, None);
         self.count(task, "Delete", !out.is_failed(), false);
         out
     }

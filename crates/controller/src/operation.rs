@@ -383,9 +383,10 @@ async fn handle_outcome(
     flight: InFlight,
     outcome: Result<StepOutcome, ExecutorError>,
 ) {
-    match outcome {
+    let (phase, message, retryable) = match outcome {
         Err(ExecutorError::Fenced(reason)) => {
             tracing::info!(app = %key, %reason, "operation paused: not the owner");
+            return;
         }
         Err(e) => {
             tracing::warn!(app = %key, error = %e, "sync step failed; retrying");
@@ -394,56 +395,27 @@ async fn handle_outcome(
             let _ = persist(shared, app, op_state).await;
             shared.inflight.lock().insert(key.clone(), flight);
             shared.operation_queue.add_rate_limited(key.clone());
+            return;
         }
         Ok(StepOutcome::Wait(message)) => {
             wait(shared, key, app, op_state, flight, message).await;
+            return;
         }
         Ok(StepOutcome::Run(_)) => {
             wait(shared, key, app, op_state, flight, "running".to_owned()).await;
+            return;
         }
-        Ok(StepOutcome::Succeeded(message)) => {
-            let result = sync_result(app, &flight);
-            finish(
-                shared,
-                key,
-                app,
-                op_state,
-                Some((result, &flight)),
-                OperationPhase::Succeeded,
-                message,
-            )
-            .await;
-        }
-        Ok(StepOutcome::Failed(message)) => {
-            let result = sync_result(app, &flight);
-            if retry(shared, key, app, op_state, &result, &message).await {
-                return;
-            }
-            finish(
-                shared,
-                key,
-                app,
-                op_state,
-                Some((result, &flight)),
-                OperationPhase::Failed,
-                message,
-            )
-            .await;
-        }
-        Ok(StepOutcome::Terminated(message)) => {
-            let result = sync_result(app, &flight);
-            finish(
-                shared,
-                key,
-                app,
-                op_state,
-                Some((result, &flight)),
-                OperationPhase::Failed,
-                message,
-            )
-            .await;
-        }
+        Ok(StepOutcome::Succeeded(message)) => (OperationPhase::Succeeded, message, false),
+        Ok(StepOutcome::Failed(message)) => (OperationPhase::Failed, message, true),
+        // A terminated operation ends Failed and is never retried.
+        Ok(StepOutcome::Terminated(message)) => (OperationPhase::Failed, message, false),
+    };
+    let result = sync_result(app, &flight);
+    if retryable && retry(shared, key, app, op_state, &result, &message).await {
+        return;
     }
+    let done = Some((result, &flight));
+    finish(shared, key, app, op_state, done, phase, message).await;
 }
 
 async fn wait(

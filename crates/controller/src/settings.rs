@@ -85,84 +85,71 @@ impl ControllerSettings {
     /// Applies `argocd-cmd-params-cm` keys that Argo CD's controller reads. Keys with
     /// values that do not parse are returned (and left at their current setting).
     pub fn apply_cmd_params(&mut self, data: &BTreeMap<String, String>) -> Vec<IgnoredKey> {
-        let mut ignored = Vec::new();
-        for (key, value) in data {
-            let v = value.trim();
-            let ok = match key.as_str() {
-                "controller.status.processors" => set_usize(&mut self.status_processors, v),
-                "controller.operation.processors" => set_usize(&mut self.operation_processors, v),
-                "controller.kubectl.parallelism.limit" => {
-                    set_usize(&mut self.kubectl_parallelism_limit, v)
-                }
-                "controller.repo.server.timeout.seconds" => set_secs(&mut self.repo_timeout, v),
-                "controller.sharding.algorithm" if !v.is_empty() => {
-                    self.sharding_algorithm = v.to_owned();
-                    true
-                }
-                "controller.app.resync" | "timeout.reconciliation" => {
-                    set_secs(&mut self.app_resync, v)
-                }
-                "controller.app.resync.jitter" | "timeout.reconciliation.jitter" => {
-                    set_secs(&mut self.app_resync_jitter, v)
-                }
-                "controller.app.hard.resync" | "timeout.hard.reconciliation" => {
-                    let mut d = Duration::ZERO;
-                    let ok = set_secs(&mut d, v);
-                    if ok {
-                        self.app_hard_resync = (!d.is_zero()).then_some(d);
-                    }
-                    ok
-                }
-                _ => true,
-            };
-            if !ok {
-                ignored.push(IgnoredKey {
-                    key: key.clone(),
-                    value: value.clone(),
-                });
+        self.apply_keys(data, |s, key, v| match key {
+            "controller.status.processors" => set_usize(&mut s.status_processors, v),
+            "controller.operation.processors" => set_usize(&mut s.operation_processors, v),
+            "controller.kubectl.parallelism.limit" => {
+                set_usize(&mut s.kubectl_parallelism_limit, v)
             }
-        }
-        ignored
+            "controller.repo.server.timeout.seconds" => set_secs(&mut s.repo_timeout, v),
+            "controller.sharding.algorithm" if !v.is_empty() => {
+                s.sharding_algorithm = v.to_owned();
+                true
+            }
+            "controller.app.resync" | "timeout.reconciliation" => set_secs(&mut s.app_resync, v),
+            "controller.app.resync.jitter" | "timeout.reconciliation.jitter" => {
+                set_secs(&mut s.app_resync_jitter, v)
+            }
+            "controller.app.hard.resync" | "timeout.hard.reconciliation" => s.set_hard_resync(v),
+            _ => true,
+        })
     }
 
     /// Applies `argocd-cm` keys: `timeout.reconciliation`, `timeout.hard.reconciliation`,
     /// `application.resourceTrackingMethod`, `application.instanceLabelKey`.
     pub fn apply_argocd_cm(&mut self, data: &BTreeMap<String, String>) -> Vec<IgnoredKey> {
-        let mut ignored = Vec::new();
-        for (key, value) in data {
-            let v = value.trim();
-            let ok = match key.as_str() {
-                "timeout.reconciliation" => set_secs(&mut self.app_resync, v),
-                "timeout.reconciliation.jitter" => set_secs(&mut self.app_resync_jitter, v),
-                "timeout.hard.reconciliation" => {
-                    let mut d = Duration::ZERO;
-                    let ok = set_secs(&mut d, v);
-                    if ok {
-                        self.app_hard_resync = (!d.is_zero()).then_some(d);
-                    }
-                    ok
-                }
-                "application.resourceTrackingMethod" => match TrackingMethod::parse(v) {
-                    Some(m) => {
-                        self.tracking = m;
-                        true
-                    }
-                    None => false,
-                },
-                "application.instanceLabelKey" if !v.is_empty() => {
-                    self.label_key = v.to_owned();
+        self.apply_keys(data, |s, key, v| match key {
+            "timeout.reconciliation" => set_secs(&mut s.app_resync, v),
+            "timeout.reconciliation.jitter" => set_secs(&mut s.app_resync_jitter, v),
+            "timeout.hard.reconciliation" => s.set_hard_resync(v),
+            "application.resourceTrackingMethod" => match TrackingMethod::parse(v) {
+                Some(m) => {
+                    s.tracking = m;
                     true
                 }
-                _ => true,
-            };
-            if !ok {
-                ignored.push(IgnoredKey {
-                    key: key.clone(),
-                    value: value.clone(),
-                });
+                None => false,
+            },
+            "application.instanceLabelKey" if !v.is_empty() => {
+                s.label_key = v.to_owned();
+                true
             }
+            _ => true,
+        })
+    }
+
+    /// Runs `apply` on every trimmed value; returns the keys it refused.
+    fn apply_keys(
+        &mut self,
+        data: &BTreeMap<String, String>,
+        apply: impl Fn(&mut Self, &str, &str) -> bool,
+    ) -> Vec<IgnoredKey> {
+        data.iter()
+            .filter(|(key, value)| !apply(self, key, value.trim()))
+            .map(|(key, value)| IgnoredKey {
+                key: key.clone(),
+                value: value.clone(),
+            })
+            .collect()
+    }
+
+    /// A hard resync period; `0` turns it off.
+    fn set_hard_resync(&mut self, v: &str) -> bool {
+        let mut d = Duration::ZERO;
+        let ok = set_secs(&mut d, v);
+        if ok {
+            self.app_hard_resync = (!d.is_zero()).then_some(d);
         }
-        ignored
+        ok
     }
 }
 

@@ -91,7 +91,7 @@ pub use executor::{
     ClusterOps, DEFAULT_MAX_ROUNDS, DEFAULT_PARALLELISM, DEFAULT_WRITE_TIMEOUT, Executor,
     ExecutorConfig, ExecutorError, Fence, KubeOps, LAST_APPLIED_ANNOTATION, NoFence,
     RESOURCE_NOT_FOUND, is_empty_patch, last_applied, reference, three_way_merge_patch,
-    with_last_applied,
+    with_last_applied, with_written_version,
 };
 pub use hooks::{HookRole, HookSpec, helm_hook_type, hook_name, hook_role, hook_type_of, phase_of};
 pub use kind_order::{KIND_ORDER, kind_rank};

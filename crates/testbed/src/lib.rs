@@ -16,6 +16,7 @@
 //! * Every wait is bounded; failures name the component and quote its last log lines.
 //! * Only SIGKILL of the test process itself can leak children: the guards cannot run then.
 
+pub mod application_fields;
 mod controller;
 mod error;
 mod etcd;

@@ -7,6 +7,8 @@
 
 pub mod first_seen;
 
+pub use keelson_testbed::application_fields::*;
+
 use std::future::Future;
 use std::time::{Duration, Instant};
 
@@ -396,44 +398,9 @@ pub fn brief(app: &Value) -> String {
     text.chars().take(6000).collect()
 }
 
-/// `status.sync.status`.
-pub fn sync_status(app: &Value) -> &str {
-    app["status"]["sync"]["status"].as_str().unwrap_or("")
-}
-
-/// `status.health.status`.
-pub fn health(app: &Value) -> &str {
-    app["status"]["health"]["status"].as_str().unwrap_or("")
-}
-
-/// `status.sync.revision`.
-pub fn sync_revision(app: &Value) -> &str {
-    app["status"]["sync"]["revision"].as_str().unwrap_or("")
-}
-
-/// `status.operationState.phase`.
-pub fn op_phase(app: &Value) -> &str {
-    app["status"]["operationState"]["phase"]
-        .as_str()
-        .unwrap_or("")
-}
-
-/// Synced and Healthy.
-pub fn synced_healthy(app: &Value) -> bool {
-    sync_status(app) == "Synced" && health(app) == "Healthy"
-}
-
 /// Whether a condition of this type is present.
 pub fn has_condition(app: &Value, type_: &str) -> bool {
     conditions(app).iter().any(|c| c["type"] == type_)
-}
-
-/// The conditions.
-pub fn conditions(app: &Value) -> Vec<Value> {
-    app["status"]["conditions"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
 }
 
 /// The operation requested for `revision` finished: no pending `operation`, a terminal

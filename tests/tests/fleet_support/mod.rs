@@ -10,6 +10,8 @@
 mod fixture;
 mod safety;
 
+pub use keelson_testbed::application_fields::*;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::path::PathBuf;
@@ -25,7 +27,6 @@ use keelson_testbed::{
 };
 use kube::api::{Api, DynamicObject, ListParams, ObjectMeta, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 pub use fixture::{Fixture, app_manifest};
 pub use safety::{Safety, Write};
@@ -477,6 +478,16 @@ impl Fleet {
             .collect()
     }
 
+    /// [`Fleet::wait_claims_stable`] with the usual bounds: claims unchanged for 4 s,
+    /// within 60 s.
+    pub async fn settled_claims(
+        &self,
+        must_hold: &[&str],
+    ) -> anyhow::Result<BTreeMap<String, String>> {
+        self.wait_claims_stable(Duration::from_secs(4), Duration::from_secs(60), must_hold)
+            .await
+    }
+
     /// Waits (bounded) until the claims cover exactly the expected units, every holder is
     /// a live replica, every live replica in `must_hold` holds something, and nothing
     /// changed for `quiet`. Returns the stable claims (unit name → holder).
@@ -553,66 +564,34 @@ impl Fleet {
 
     /// Creates Applications concurrently.
     pub async fn create_apps(&mut self, apps: Vec<Value>) -> anyhow::Result<()> {
-        use futures::StreamExt;
         for a in &apps {
             self.destinations
                 .insert(name(a).to_owned(), dest_server(a).to_owned());
         }
         let api = self.apps();
-        let results = futures::stream::iter(apps)
-            .map(|a| {
-                let api = api.clone();
-                async move {
-                    let obj: DynamicObject = serde_json::from_value(a)?;
-                    api.create(&PostParams::default(), &obj).await?;
-                    anyhow::Ok(())
-                }
-            })
-            .buffer_unordered(16)
-            .collect::<Vec<_>>()
-            .await;
-        let failed: Vec<String> = results
-            .into_iter()
-            .filter_map(|r| r.err().map(|e| format!("{e:#}")))
-            .collect();
-        if !failed.is_empty() {
-            bail!(
-                "creating {} apps failed: {:?}",
-                failed.len(),
-                &failed[..failed.len().min(3)]
-            );
-        }
-        Ok(())
+        all_concurrently("creating", apps, |a| {
+            let api = api.clone();
+            async move {
+                let obj: DynamicObject = serde_json::from_value(a)?;
+                api.create(&PostParams::default(), &obj).await?;
+                anyhow::Ok(())
+            }
+        })
+        .await
     }
 
     /// Merge-patches Applications concurrently: (name, patch).
     pub async fn patch_apps(&self, patches: Vec<(String, Value)>) -> anyhow::Result<()> {
-        use futures::StreamExt;
         let api = self.apps();
-        let results = futures::stream::iter(patches)
-            .map(|(name, p)| {
-                let api = api.clone();
-                async move {
-                    api.patch(&name, &PatchParams::default(), &Patch::Merge(&p))
-                        .await?;
-                    anyhow::Ok(())
-                }
-            })
-            .buffer_unordered(16)
-            .collect::<Vec<_>>()
-            .await;
-        let failed: Vec<String> = results
-            .into_iter()
-            .filter_map(|r| r.err().map(|e| format!("{e:#}")))
-            .collect();
-        if !failed.is_empty() {
-            bail!(
-                "patching {} apps failed: {:?}",
-                failed.len(),
-                &failed[..failed.len().min(3)]
-            );
-        }
-        Ok(())
+        all_concurrently("patching", patches, |(name, p)| {
+            let api = api.clone();
+            async move {
+                api.patch(&name, &PatchParams::default(), &Patch::Merge(&p))
+                    .await?;
+                anyhow::Ok(())
+            }
+        })
+        .await
     }
 
     /// Points apps at other clusters: (app, server).
@@ -673,17 +652,7 @@ impl Fleet {
             .with_context(|| format!("no replica {id}"))?
             .process
             .metrics_addr();
-        let fetch = async {
-            let mut s = tokio::net::TcpStream::connect(addr).await?;
-            s.write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
-                .await?;
-            let mut buf = Vec::new();
-            s.read_to_end(&mut buf).await?;
-            anyhow::Ok(String::from_utf8_lossy(&buf).into_owned())
-        };
-        tokio::time::timeout(Duration::from_secs(5), fetch)
-            .await
-            .context("reading /metrics timed out")?
+        keelson_bench::fleet_env::scrape(addr).await
     }
 
     /// Every "took unit" / "released unit" event in every run of every replica.
@@ -729,6 +698,29 @@ impl Fleet {
     }
 }
 
+/// Runs `op` on every item, 16 at a time; fails naming the first few errors.
+async fn all_concurrently<T, F, Fut>(verb: &str, items: Vec<T>, op: F) -> anyhow::Result<()>
+where
+    F: FnMut(T) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    use futures::StreamExt;
+    let failed: Vec<String> = futures::stream::iter(items)
+        .map(op)
+        .buffer_unordered(16)
+        .filter_map(|r| async move { r.err().map(|e| format!("{e:#}")) })
+        .collect()
+        .await;
+    if !failed.is_empty() {
+        bail!(
+            "{verb} {} apps failed: {:?}",
+            failed.len(),
+            &failed[..failed.len().min(3)]
+        );
+    }
+    Ok(())
+}
+
 /// Polls `probe` until it yields `Some`, bounded by `timeout`.
 pub async fn wait_until<T, F, Fut>(what: &str, timeout: Duration, probe: F) -> anyhow::Result<T>
 where
@@ -736,28 +728,6 @@ where
     Fut: Future<Output = anyhow::Result<Option<T>>>,
 {
     Ok(keelson_testbed::wait_until(what, timeout, POLL, probe).await?)
-}
-
-/// `status.sync.status`.
-pub fn sync_status(app: &Value) -> &str {
-    app["status"]["sync"]["status"].as_str().unwrap_or("")
-}
-
-/// `status.health.status`.
-pub fn health(app: &Value) -> &str {
-    app["status"]["health"]["status"].as_str().unwrap_or("")
-}
-
-/// `status.sync.revision`.
-pub fn sync_revision(app: &Value) -> &str {
-    app["status"]["sync"]["revision"].as_str().unwrap_or("")
-}
-
-/// `status.operationState.keelsonHolder`.
-pub fn holder(app: &Value) -> &str {
-    app["status"]["operationState"]["keelsonHolder"]
-        .as_str()
-        .unwrap_or("")
 }
 
 /// `metadata.name`.

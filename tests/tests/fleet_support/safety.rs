@@ -4,7 +4,12 @@
 //!
 //! 1. overlap: two different replicas wrote to overlapping units (same unit, or a whole
 //!    cluster and one of its buckets, or buckets of different splits) in overlapping
-//!    `[start_ns, end_ns]` intervals;
+//!    `[start_ns, end_ns]` intervals — unless the cluster applied them in the order they
+//!    were started: when both writes carry the resourceVersion they left (one counter
+//!    per cluster), a write started earlier with a lower version reached the server
+//!    first. That is the case of a write in flight when its replica froze (SIGSTOP) that
+//!    still landed before the new owner's writes; its call only returned after the
+//!    resume, but the server had serialised it first;
 //! 2. stale writer: after a takeover of unit U by R2 (R2's first write on U following
 //!    R1's), R1 started a write on U without having claimed U again in between;
 //! 3. not the claimer: a write on U started while the latest claim event of U (before
@@ -28,6 +33,8 @@ pub struct Write {
     pub resource: String,
     pub start: i128,
     pub end: i128,
+    /// resourceVersion the write left on the cluster (absent for deletes).
+    pub rv: Option<u64>,
 }
 
 /// What a claim event says.
@@ -74,6 +81,7 @@ pub fn parse_apply_log(text: &str) -> anyhow::Result<Vec<Write>> {
             resource: s("resource"),
             start: ns(&v["start_ns"]).with_context(|| format!("start_ns of {line}"))?,
             end: ns(&v["end_ns"]).with_context(|| format!("end_ns of {line}"))?,
+            rv: v["rv"].as_u64(),
         });
     }
     Ok(out)
@@ -210,6 +218,12 @@ fn describe(w: &Write) -> String {
     )
 }
 
+/// Whether the cluster applied `first` (started earlier) before `second`, as their
+/// resourceVersions show; unknown (a delete) counts as not.
+fn applied_in_start_order(first: &Write, second: &Write) -> bool {
+    matches!((first.rv, second.rv), (Some(a), Some(b)) if a < b)
+}
+
 impl Safety {
     /// Runs every rule over `writes` and `events`.
     pub fn check(writes: &[Write], events: &[ClaimEvent]) -> SafetyReport {
@@ -240,7 +254,10 @@ impl Safety {
                     if wj.start >= wi.end {
                         break;
                     }
-                    if wi.replica != wj.replica && units_overlap(ui, uj) {
+                    if wi.replica != wj.replica
+                        && units_overlap(ui, uj)
+                        && !applied_in_start_order(wi, wj)
+                    {
                         report
                             .overlaps
                             .push(format!("{} overlaps {}", describe(wi), describe(wj)));
@@ -323,6 +340,7 @@ mod tests {
             resource: "ConfigMap/fleet/x".into(),
             start,
             end,
+            rv: None,
         }
     }
 
@@ -364,6 +382,16 @@ mod tests {
         // Different buckets of one split do not overlap.
         let apart = vec![w("r1", "s#0/4", 10, 150), w("r2", "s#1/4", 110, 120)];
         assert!(Safety::check(&apart, &events).overlaps.is_empty());
+        // A write in flight across a freeze: it landed first (lower resourceVersion), so
+        // it is no double work; had it landed after the new owner's write, it would be.
+        let versioned = |r: &str, start, end, rv| Write {
+            rv: Some(rv),
+            ..w(r, "s", start, end)
+        };
+        let landed_first = vec![versioned("r1", 10, 150, 7), versioned("r2", 110, 120, 9)];
+        assert!(Safety::check(&landed_first, &events).overlaps.is_empty());
+        let landed_late = vec![versioned("r1", 10, 150, 9), versioned("r2", 110, 120, 7)];
+        assert_eq!(Safety::check(&landed_late, &events).overlaps.len(), 1);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! of each task's kind (cached), and the writes of every apply method, prune and dry
 //! run, with kubectl-like result messages.
 
+use super::written_version::note_written;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -296,7 +297,10 @@ async fn server_side_apply(
         .patch(&target.name, &params, &Patch::Apply(desired.as_ref()))
         .await
     {
-        Ok(_) => done(format!("{} serverside-applied", target.reference), dry_run),
+        Ok(applied) => {
+            note_written(&applied);
+            done(format!("{} serverside-applied", target.reference), dry_run)
+        }
         Err(e) => failed(&e),
     }
 }
@@ -335,7 +339,10 @@ async fn client_side_apply(
         .patch(&target.name, &params, &Patch::Merge(&patch))
         .await
     {
-        Ok(_) => done(format!("{} configured", target.reference), dry_run),
+        Ok(patched) => {
+            note_written(&patched);
+            done(format!("{} configured", target.reference), dry_run)
+        }
         Err(_) if force && !dry_run => recreate(target, &modified).await,
         Err(e) => failed(&e),
     }
@@ -361,7 +368,10 @@ async fn replace(target: &Target, desired: &Value, force: bool, dry_run: bool) -
         .replace(&target.name, &post_params(dry_run), &object)
         .await
     {
-        Ok(_) => done(format!("{} replaced", target.reference), dry_run),
+        Ok(replaced) => {
+            note_written(&replaced);
+            done(format!("{} replaced", target.reference), dry_run)
+        }
         Err(_) if force && !dry_run => recreate(target, desired).await,
         Err(e) => failed(&e),
     }
@@ -373,7 +383,10 @@ async fn create(target: &Target, desired: &Value, dry_run: bool) -> WriteOutcome
         Err(message) => return WriteOutcome::Failed(message),
     };
     match target.api.create(&post_params(dry_run), &object).await {
-        Ok(_) => done(format!("{} created", target.reference), dry_run),
+        Ok(created) => {
+            note_written(&created);
+            done(format!("{} created", target.reference), dry_run)
+        }
         Err(e) => failed(&e),
     }
 }

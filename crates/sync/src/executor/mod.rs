@@ -7,6 +7,7 @@ mod kube_ops;
 mod observe;
 mod ops;
 mod run;
+mod written_version;
 
 pub use client_side::{
     LAST_APPLIED_ANNOTATION, is_empty_patch, last_applied, three_way_merge_patch, with_last_applied,
@@ -17,3 +18,4 @@ pub use ops::{ClusterOps, Fence, NoFence};
 pub use run::{
     DEFAULT_MAX_ROUNDS, DEFAULT_PARALLELISM, DEFAULT_WRITE_TIMEOUT, Executor, ExecutorConfig,
 };
+pub use written_version::with_written_version;
