@@ -64,7 +64,7 @@ async fn refresh(shared: &Arc<Shared>, key: &AppKey) {
         // took the cluster over): look again shortly instead of reporting Unknown.
         shared
             .refresh_queue
-            .add_after(key.clone(), Duration::from_millis(500));
+            .add_after(key.clone(), shared.settings.cluster_sync_wait);
         return;
     }
     let mut retry_soon = false;

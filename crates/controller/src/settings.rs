@@ -31,7 +31,7 @@ pub struct ControllerSettings {
     pub tracking: TrackingMethod,
     /// Label key used by label tracking.
     pub label_key: String,
-    /// How long a reconcile waits for a destination cluster's cache to sync.
+    /// How soon an app whose destination cache is still syncing is looked at again.
     pub cluster_sync_wait: Duration,
     /// Delay between polls of a running operation that waits on health.
     pub operation_poll: Duration,
