@@ -140,7 +140,7 @@ async fn stuck_detail(fleet: &Fleet, pred: &impl Fn(&Value) -> bool) -> String {
 fn at_revision(
     revs: &BTreeMap<String, String>,
     holders: &BTreeSet<String>,
-) -> impl Fn(&Value) -> bool {
+) -> impl Fn(&Value) -> bool + Send + Sync + use<> {
     let revs = revs.clone();
     let holders = holders.clone();
     move |a: &Value| {
@@ -263,34 +263,31 @@ async fn fleet_scenario(backend: Backend) {
         .collect();
     let sha1 = fx.commit_some(&changed, "v1").unwrap();
     let survivors = fleet.running_ids();
+    let reconciled: AppPredicate = {
+        let sha1 = sha1.clone();
+        Box::new(move |a: &Value| sha1.get(name(a)).is_some_and(|r| r == sync_revision(a)))
+    };
+    let arrivals = Arrivals::watch(
+        fleet.apps(),
+        t_kill,
+        victim_apps.iter().cloned().collect(),
+        vec![reconciled, Box::new(at_revision(&sha1, &survivors))],
+    );
     let (mut t_units, mut t_reconciled, mut t_synced) = (None, None, None);
     while t_kill.elapsed() < LEASE + Duration::from_secs(40) && t_synced.is_none() {
-        let (now, apps) = tokio::join!(fleet.claims(), fleet.list_apps());
-        let (now, apps) = (now.unwrap(), apps.unwrap());
-        let elapsed = t_kill.elapsed();
+        let now = fleet.claims().await.unwrap();
         if t_units.is_none()
             && lost
                 .iter()
                 .all(|u| now.get(u).is_some_and(|h| survivors.contains(h)))
         {
-            t_units = Some(elapsed);
+            t_units = Some(t_kill.elapsed());
         }
-        let mine: Vec<&Value> = apps
-            .iter()
-            .filter(|a| victim_apps.contains(name(a)))
-            .collect();
-        if t_reconciled.is_none()
-            && mine
-                .iter()
-                .all(|a| sha1.get(name(a)).is_some_and(|r| r == sync_revision(a)))
-        {
-            t_reconciled = Some(elapsed);
-        }
-        if mine.iter().all(|a| at_revision(&sha1, &survivors)(a)) {
-            t_synced = Some(elapsed);
-        }
+        t_reconciled = arrivals.all_reached(0);
+        t_synced = arrivals.all_reached(1);
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    drop(arrivals);
     // The same from the replicas' own records: claim events and apply logs.
     let kill_ns = kill_wall.as_nanosecond();
     let dict = fleet.unit_dictionary();

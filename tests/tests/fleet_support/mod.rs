@@ -7,9 +7,11 @@
 //! apply logs and their claim events.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+mod arrivals;
 mod fixture;
 mod safety;
 
+pub use arrivals::{AppPredicate, Arrivals};
 pub use keelson_testbed::application_fields::*;
 
 use std::collections::{BTreeMap, BTreeSet};
