@@ -18,6 +18,20 @@ use serde_json::{Value, json};
 
 const SYNC_WAIT: Duration = Duration::from_secs(90);
 
+/// Creates namespace `name` on the destination and an app of the same name deploying
+/// `repo_url`'s `app/` directory into it with `sync_policy`.
+async fn create_app_in_own_namespace(
+    env: &Env,
+    name: &str,
+    repo_url: &str,
+    dest: Dest,
+    sync_policy: Value,
+) -> anyhow::Result<()> {
+    env.namespace(dest, name).await?;
+    let manifest = app_manifest(name, repo_url, "app", &env.server(dest), name, sync_policy);
+    env.create_app(manifest).await
+}
+
 /// Creates a manual-sync app of `repo_url`'s `app/` directory and waits for its first
 /// reconcile.
 async fn create_manual_app(
@@ -159,16 +173,7 @@ async fn drift_and_self_heal(env: &Env) -> anyhow::Result<()> {
         ("s2-heal", json!({"automated": {"selfHeal": true}})),
         ("s2-noheal", json!({"automated": {}})),
     ] {
-        env.namespace(dest, name).await?;
-        env.create_app(app_manifest(
-            name,
-            &fx.url(),
-            "app",
-            &env.server(dest),
-            name,
-            policy,
-        ))
-        .await?;
+        create_app_in_own_namespace(env, name, &fx.url(), dest, policy).await?;
     }
     for name in ["s2-heal", "s2-noheal"] {
         env.wait_app(name, "Synced+Healthy", SYNC_WAIT, synced_healthy)
@@ -252,16 +257,7 @@ async fn prune_or_keep(env: &Env) -> anyhow::Result<()> {
         ("s3-prune", json!({"automated": {"prune": true}})),
         ("s3-keep", json!({"automated": {"prune": false}})),
     ] {
-        env.namespace(dest, name).await?;
-        env.create_app(app_manifest(
-            name,
-            &fx.url(),
-            "app",
-            &env.server(dest),
-            name,
-            policy,
-        ))
-        .await?;
+        create_app_in_own_namespace(env, name, &fx.url(), dest, policy).await?;
     }
     for name in ["s3-prune", "s3-keep"] {
         env.wait_app(name, "Synced+Healthy", SYNC_WAIT, synced_healthy)

@@ -194,6 +194,39 @@ impl Sim {
         )
     }
 
+    /// Sets the fault injection of cluster `i` through the simulator's admin API
+    /// (`{"unreachable": true}`, `{"latency_ms": 400}`, …). Inside a tokio runtime.
+    pub async fn set_faults(&self, i: usize, settings: &serde_json::Value) -> Result<()> {
+        let admin = build_client(
+            "keelson sim admin",
+            &format!("https://{}", self.info.listen),
+            self.info
+                .admin_token
+                .as_deref()
+                .ok_or_else(|| TestbedError::Protocol {
+                    component: "keelson sim".to_owned(),
+                    detail: "the ready line has no admin token".to_owned(),
+                })?,
+            self.ca_pem.as_deref(),
+        )?;
+        let name = &self.cluster(i)?.name;
+        let request = http::Request::put(format!("/sim/clusters/{name}/faults"))
+            .header("content-type", "application/json")
+            .body(settings.to_string().into_bytes())
+            .map_err(|e| TestbedError::Protocol {
+                component: "keelson sim".to_owned(),
+                detail: format!("building the faults request: {e}"),
+            })?;
+        admin
+            .request_text(request)
+            .await
+            .map_err(|source| TestbedError::Kube {
+                step: "setting simulator faults",
+                source,
+            })?;
+        Ok(())
+    }
+
     /// The kubeconfig of cluster `i` alone.
     pub fn kubeconfig_path(&self, i: usize) -> Result<&Path> {
         Ok(&self.cluster(i)?.kubeconfig)

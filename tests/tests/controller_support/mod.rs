@@ -311,21 +311,7 @@ impl Env {
 
     /// Sets fault injection of simulated cluster `i` (`{"unreachable": true}` …).
     pub async fn sim_faults(&self, i: usize, settings: Value) -> anyhow::Result<()> {
-        let info = self.sim.info();
-        let admin = keelson_testbed::build_client(
-            "sim admin",
-            &format!("https://{}", info.listen),
-            info.admin_token
-                .as_deref()
-                .context("the sim printed no admin token")?,
-            self.sim.ca_pem(),
-        )?;
-        let name = &self.sim.cluster(i)?.name;
-        let req = http::Request::put(format!("/sim/clusters/{name}/faults"))
-            .header("content-type", "application/json")
-            .body(serde_json::to_vec(&settings)?)?;
-        admin.request_text(req).await?;
-        Ok(())
+        Ok(self.sim.set_faults(i, &settings).await?)
     }
 
     /// The controller's last log lines.

@@ -628,21 +628,7 @@ impl Fleet {
 
     /// Sets fault injection of simulated cluster `i`.
     pub async fn sim_faults(&self, i: usize, settings: Value) -> anyhow::Result<()> {
-        let info = self.sim.info();
-        let admin = keelson_testbed::build_client(
-            "sim admin",
-            &format!("https://{}", info.listen),
-            info.admin_token
-                .as_deref()
-                .context("the sim printed no admin token")?,
-            self.sim.ca_pem(),
-        )?;
-        let name = &self.sim.cluster(i)?.name;
-        let req = http::Request::put(format!("/sim/clusters/{name}/faults"))
-            .header("content-type", "application/json")
-            .body(serde_json::to_vec(&settings)?)?;
-        admin.request_text(req).await?;
-        Ok(())
+        Ok(self.sim.set_faults(i, &settings).await?)
     }
 
     /// `/metrics` of a replica (HTTP/1.0, so the body is not chunked).
