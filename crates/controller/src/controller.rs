@@ -11,7 +11,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use keelson_cluster_cache::{AppChange, CacheMetrics, ChangeSink, ResourceFilter};
 use keelson_diff::{DiffConfig, IgnoreRules};
 use keelson_health::{HealthAssessor, HealthConfig};
-use keelson_model::annotations::{SECRET_TYPE, SECRET_TYPE_CLUSTER};
+use keelson_model::annotations::{REFRESH, SECRET_TYPE, SECRET_TYPE_CLUSTER};
 use keelson_model::{AppProject, Application, OperationPhase};
 use keelson_repo_server::pool::RepoClient;
 use keelson_workqueue::{QueueMetrics, RateLimiter, WorkQueue};
@@ -319,7 +319,9 @@ async fn operation_worker(shared: Arc<Shared>) {
 }
 
 /// What of an Application makes a refresh worthwhile when it changes (status writes
-/// by the controller itself are left out so they do not loop).
+/// by the controller itself are left out so they do not loop). The refresh annotation
+/// is left out too: its presence asks for a refresh on its own ([`refresh_requested`]),
+/// and its removal by the controller must not cause a second one.
 fn fingerprint(app: &Application) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     serde_json::to_string(&app.spec)
@@ -328,11 +330,12 @@ fn fingerprint(app: &Application) -> u64 {
     serde_json::to_string(&app.operation)
         .unwrap_or_default()
         .hash(&mut h);
-    app.metadata
-        .annotations
-        .as_ref()
-        .map(|a| format!("{a:?}"))
-        .hash(&mut h);
+    if let Some(annotations) = &app.metadata.annotations {
+        annotations
+            .iter()
+            .filter(|(k, _)| k.as_str() != REFRESH)
+            .for_each(|kv| kv.hash(&mut h));
+    }
     app.metadata.deletion_timestamp.is_some().hash(&mut h);
     app.metadata.finalizers.hash(&mut h);
     app.status
@@ -342,6 +345,14 @@ fn fingerprint(app: &Application) -> u64 {
         .map(|p| p.to_string())
         .hash(&mut h);
     h.finish()
+}
+
+/// Whether someone asked for a refresh with the `argocd.argoproj.io/refresh` annotation.
+fn refresh_requested(app: &Application) -> bool {
+    app.metadata
+        .annotations
+        .as_ref()
+        .is_some_and(|a| a.contains_key(REFRESH))
 }
 
 fn needs_operation(app: &Application) -> bool {
@@ -377,7 +388,7 @@ async fn watch_apps(shared: Arc<Shared>, writer: reflector::store::Writer<Applic
                     app.metadata.name.as_deref().unwrap_or_default(),
                 );
                 let fp = fingerprint(&app);
-                if seen.insert(key.clone(), fp) != Some(fp) {
+                if seen.insert(key.clone(), fp) != Some(fp) || refresh_requested(&app) {
                     shared.refresh_queue.add(key.clone());
                 }
                 if needs_operation(&app) {
@@ -454,5 +465,42 @@ async fn watch_secrets(shared: Arc<Shared>) {
             Ok(watcher::Event::Init) => {}
             Err(e) => tracing::warn!(error = %e, "secret watch failed; retrying"),
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn app(annotations: &[(&str, &str)]) -> Application {
+        let mut app: Application = serde_json::from_value(serde_json::json!({
+            "apiVersion": "argoproj.io/v1alpha1",
+            "kind": "Application",
+            "metadata": {"name": "a", "namespace": "argocd"},
+            "spec": {
+                "project": "default",
+                "source": {"repoURL": "https://example.com/r.git", "path": "p"},
+                "destination": {"server": "https://kubernetes.default.svc", "namespace": "d"}
+            }
+        }))
+        .unwrap();
+        app.metadata.annotations = Some(
+            annotations
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        );
+        app
+    }
+
+    #[test]
+    fn the_refresh_annotation_asks_once_and_its_removal_does_not_ask_again() {
+        let plain = app(&[("team", "a")]);
+        let asked = app(&[("team", "a"), (REFRESH, "normal")]);
+        assert_eq!(fingerprint(&plain), fingerprint(&asked));
+        assert!(refresh_requested(&asked));
+        assert!(!refresh_requested(&plain));
+        assert_ne!(fingerprint(&plain), fingerprint(&app(&[("team", "b")])));
     }
 }

@@ -207,14 +207,15 @@ fn t(ns: i128) -> String {
 
 fn describe(w: &Write) -> String {
     format!(
-        "{} {} {} {} on {} [{} .. {}]",
+        "{} {} {} {} on {} [{} .. {}] rv {}",
         w.replica,
         w.verb,
         w.resource,
         w.app,
         w.unit,
         t(w.start),
-        t(w.end)
+        t(w.end),
+        w.rv.map_or_else(|| "-".to_owned(), |v| v.to_string())
     )
 }
 
