@@ -52,11 +52,7 @@ async fn main() -> anyhow::Result<()> {
     env.create_apps(args.size.apps, 32).await?;
     let created_s = started.elapsed().as_secs_f64();
     let progress = env
-        .wait_done(
-            args.size.apps,
-            Duration::from_secs(args.size.timeout),
-            Duration::from_secs(3),
-        )
+        .wait_done(args.size.apps, Duration::from_secs(args.size.timeout))
         .await?;
     let synced_s = started.elapsed().as_secs_f64();
     let mut result = BenchResult {

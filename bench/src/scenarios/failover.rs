@@ -115,29 +115,19 @@ async fn claims(inst: &Installation) -> anyhow::Result<BTreeMap<String, String>>
         .collect())
 }
 
-/// Polls until every app of `moved` is done at `sha`; returns how many are not.
+/// Watches until every app of `moved` is done at `sha`; returns how many are not.
 async fn wait_moved(
     inst: &Installation,
     moved: &[usize],
     sha: &str,
     timeout: Duration,
 ) -> anyhow::Result<usize> {
-    let started = Instant::now();
     let wanted: BTreeSet<String> = moved.iter().map(|i| format!("app-{i:05}")).collect();
-    loop {
-        let apps = inst.env.list_apps().await?;
-        let done = apps
-            .iter()
-            .filter(|a| {
-                a.metadata.name.as_ref().is_some_and(|n| wanted.contains(n)) && is_done_at(a, sha)
-            })
-            .count();
-        let pending = wanted.len().saturating_sub(done);
-        if pending == 0 || started.elapsed() > timeout {
-            return Ok(pending);
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    let arrived = |a: &keelson_model::Application| {
+        a.metadata.name.as_ref().is_some_and(|n| wanted.contains(n)) && is_done_at(a, sha)
+    };
+    let progress = inst.env.wait_apps(arrived, wanted.len(), timeout).await?;
+    Ok(wanted.len().saturating_sub(progress.done))
 }
 
 /// One write of an apply log.

@@ -179,11 +179,7 @@ impl Installation {
         let started = Instant::now();
         self.env.create_apps(config.apps, 32).await?;
         let created_s = started.elapsed().as_secs_f64();
-        let poll = if config.apps > 2_000 { 3_000 } else { 300 };
-        let progress = self
-            .env
-            .wait_done(config.apps, config.timeout, Duration::from_millis(poll))
-            .await?;
+        let progress = self.env.wait_done(config.apps, config.timeout).await?;
         Ok(Synced {
             created_s,
             synced_s: started.elapsed().as_secs_f64(),

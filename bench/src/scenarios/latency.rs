@@ -13,11 +13,9 @@ use crate::results::BenchResult;
 
 /// Runs the scenario.
 pub async fn run(config: &Config) -> anyhow::Result<BenchResult> {
-    let options = Options {
-        fresh_revisions: true,
-        ..Options::of(config)
-    };
-    let inst = Arc::new(install(config, &options).await?);
+    // Default revision cache on the repo-servers: the refresh annotation makes the
+    // controller ask for the branch as it is now (noRevisionCache), as after a webhook.
+    let inst = Arc::new(install(config, &Options::of(config)).await?);
     let mut result = config.result(Scenario::Latency);
     let synced = inst.scale_phase_complete(config).await?;
     result.metric("synced_all_s", synced.synced_s);

@@ -27,7 +27,7 @@ pub async fn run(config: &Config) -> anyhow::Result<BenchResult> {
     let started = Instant::now();
     inst.env.request_refresh(0..config.apps, 64).await?;
     result.metric("refresh_requested_s", started.elapsed().as_secs_f64());
-    let pending = wait_refreshed(&inst, config.timeout).await?;
+    let pending = wait_refreshed(&inst, config.apps, config.timeout).await?;
     result.metric("steady_refresh_s", started.elapsed().as_secs_f64());
     result.metric("refresh_pending_apps", pending as u64);
     inst.record_cpu(&mut result, "steady_", &cpu0);
@@ -60,26 +60,18 @@ async fn reconciles(inst: &super::install::Installation) -> anyhow::Result<f64> 
         .sum())
 }
 
-/// Polls until no app carries the refresh annotation; returns how many still do.
+/// Watches until no app carries the refresh annotation; returns how many still do.
 async fn wait_refreshed(
     inst: &super::install::Installation,
+    apps: usize,
     timeout: Duration,
 ) -> anyhow::Result<usize> {
-    let started = Instant::now();
-    loop {
-        let apps = inst.env.list_apps().await?;
-        let pending = apps
-            .iter()
-            .filter(|a| {
-                a.metadata
-                    .annotations
-                    .as_ref()
-                    .is_some_and(|m| m.contains_key(REFRESH_ANNOTATION))
-            })
-            .count();
-        if pending == 0 || started.elapsed() > timeout {
-            return Ok(pending);
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    let refreshed = |a: &keelson_model::Application| {
+        !a.metadata
+            .annotations
+            .as_ref()
+            .is_some_and(|m| m.contains_key(REFRESH_ANNOTATION))
+    };
+    let progress = inst.env.wait_apps(refreshed, apps, timeout).await?;
+    Ok(progress.total - progress.done)
 }

@@ -12,7 +12,7 @@ use keelson_reconcile::project::{check_application, project_missing_condition};
 use serde_json::Value;
 
 use crate::clusters::{ClusterEntry, Destination};
-use crate::manifests::{Desired, RenderContext, fetch_desired};
+use crate::manifests::{CacheUse, Desired, RenderContext, fetch_desired};
 use crate::shared::{AppKey, Shared};
 
 /// Condition type of spec errors.
@@ -220,7 +220,7 @@ pub async fn load_state(
     key: &AppKey,
     app: &Application,
     revisions: Option<&[String]>,
-    no_cache: bool,
+    cache: CacheUse,
 ) -> Result<AppState, StateError> {
     let (project, destination) = check_spec(shared, app)?;
     let cluster = ready_cluster(shared, &destination)?;
@@ -235,7 +235,7 @@ pub async fn load_state(
         label_key: &shared.settings.label_key,
         instance,
         kube_version: &shared.settings.kube_version,
-        no_cache,
+        cache,
         timeout: shared.settings.repo_timeout,
     };
     let sources = app.spec.effective_sources();

@@ -123,6 +123,20 @@ pub struct Desired {
     pub source_types: Vec<String>,
 }
 
+/// How much of the repo-server's caching a comparison may use (Argo CD's noCache and
+/// noRevisionCache).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CacheUse {
+    /// Cached branch resolutions and manifests: a periodic resync or a sync.
+    #[default]
+    All,
+    /// Branches and tags resolved against the remote now, manifests cached per commit:
+    /// a normal refresh someone asked for, which must see a commit pushed a moment ago.
+    LatestRevision,
+    /// Nothing cached: a hard refresh.
+    Nothing,
+}
+
 /// What a manifest request needs besides the source.
 #[derive(Debug, Clone)]
 pub struct RenderContext<'a> {
@@ -134,8 +148,8 @@ pub struct RenderContext<'a> {
     pub instance: &'a str,
     /// Kubernetes version for renderers.
     pub kube_version: &'a str,
-    /// Bypass the manifest cache.
-    pub no_cache: bool,
+    /// Which repo-server caches may answer.
+    pub cache: CacheUse,
     /// Time budget per source.
     pub timeout: Duration,
 }
@@ -199,7 +213,8 @@ pub async fn fetch_desired(
             }),
             kube_version: ctx.kube_version.to_owned(),
             api_versions: Vec::new(),
-            no_cache: ctx.no_cache,
+            no_cache: ctx.cache == CacheUse::Nothing,
+            no_revision_cache: ctx.cache != CacheUse::All,
             manifest_generate_paths: generate_paths.clone(),
             project: app.spec.project_or_default().to_owned(),
         };

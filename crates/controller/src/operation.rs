@@ -20,6 +20,7 @@ use tracing::Instrument;
 
 use crate::app_state::{StateError, load_state};
 use crate::k8s_requests::{CountingOps, OwnedLabels};
+use crate::manifests::CacheUse;
 use crate::metrics::AppLabels;
 use crate::refresh::patch_app;
 use crate::shared::{AppKey, Shared, split_key};
@@ -250,7 +251,7 @@ async fn prepare(
         (_, Some(r)) if !r.is_empty() => Some(vec![r.clone()]),
         _ => None,
     };
-    let state = load_state(shared, key, app, revisions.as_deref(), false)
+    let state = load_state(shared, key, app, revisions.as_deref(), CacheUse::All)
         .await
         .map_err(|e| match e {
             StateError::Spec { conditions, .. } => Prepare::Fail(

@@ -16,6 +16,7 @@ use tracing::Instrument;
 
 use crate::app_state::{AppState, COMPARISON_ERROR, StateError, load_state};
 use crate::error::WriteError;
+use crate::manifests::CacheUse;
 use crate::metrics::AppInfo;
 use crate::shared::{AppKey, Shared, split_key};
 use crate::status_patch::{merge_conditions, merge_patch, without_timestamps};
@@ -55,7 +56,14 @@ async fn refresh(shared: &Arc<Shared>, key: &AppKey) {
     let hard = requested.as_deref() == Some(REFRESH_HARD)
         || shared.hard_refresh.lock().remove(key).is_some()
         || hard_resync_due(shared, &app);
-    let state = load_state(shared, key, &app, None, hard).await;
+    let cache = if hard {
+        CacheUse::Nothing
+    } else if requested.is_some() {
+        CacheUse::LatestRevision
+    } else {
+        CacheUse::All
+    };
+    let state = load_state(shared, key, &app, None, cache).await;
     if let Err(StateError::Comparison {
         retry_soon: true, ..
     }) = &state

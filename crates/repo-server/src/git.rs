@@ -216,13 +216,36 @@ impl GitStore {
     /// semantics, cached for `revision_cache_ttl`); SHAs (full or ≥ 4 hex digits) are
     /// looked up in the mirror, fetching if unknown.
     pub async fn resolve(&self, repo: &RepoAccess, revision: &str) -> Result<String, GitError> {
+        self.resolve_within(repo, revision, self.inner.config.revision_cache_ttl)
+            .await
+    }
+
+    /// Like [`GitStore::resolve`], but branch and tag names are looked up in the remote
+    /// as it is now, not in the revision cache: what a refresh someone asked for needs
+    /// to see a commit pushed a moment ago. Concurrent callers still share one
+    /// ls-remote that started after they asked.
+    pub async fn resolve_latest(
+        &self,
+        repo: &RepoAccess,
+        revision: &str,
+    ) -> Result<String, GitError> {
+        self.resolve_within(repo, revision, Duration::ZERO).await
+    }
+
+    /// Resolves `revision`, reusing remote refs listed less than `ttl` ago.
+    async fn resolve_within(
+        &self,
+        repo: &RepoAccess,
+        revision: &str,
+        ttl: Duration,
+    ) -> Result<String, GitError> {
         let revision = refs::effective_revision(revision);
         let mirror = self.mirror(repo);
         if is_full_sha(revision) {
             let id = self.ensure_commit(repo, &mirror, revision).await?;
             return Ok(id.to_string());
         }
-        let remote = self.remote_refs(repo, &mirror).await?;
+        let remote = self.remote_refs(repo, &mirror, ttl).await?;
         if let Some(sha) = remote.lookup(revision) {
             return Ok(sha.to_string());
         }

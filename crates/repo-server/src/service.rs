@@ -152,7 +152,11 @@ impl RepoService {
         } else {
             req.revision.clone()
         };
-        let sha = self.inner.git.resolve(&access, &revision).await?;
+        let sha = if req.no_revision_cache || req.no_cache {
+            self.inner.git.resolve_latest(&access, &revision).await?
+        } else {
+            self.inner.git.resolve(&access, &revision).await?
+        };
         let key = cache_key::manifests_key(req, &sha);
         if !req.no_cache {
             if let Some(hit) = self.recall(&key).await {

@@ -156,6 +156,11 @@ async fn git_new_commits_are_seen_after_the_revision_cache_ttl() -> Result<()> {
         third,
         "shas bypass the cache"
     );
+    assert_eq!(
+        f.store.resolve_latest(&repo, "main").await?,
+        third,
+        "a requested refresh asks the remote"
+    );
     tokio::time::sleep(Duration::from_millis(3100)).await;
     assert_eq!(f.store.resolve(&repo, "main").await?, third);
 

@@ -101,14 +101,15 @@ impl Mirror {
 }
 
 impl GitStore {
-    /// The remote's refs, from the cache or one shared ls-remote.
+    /// The remote's refs: listed less than `ttl` ago, or by one shared ls-remote that
+    /// started after this call.
     pub(super) async fn remote_refs(
         &self,
         repo: &RepoAccess,
         mirror: &Arc<Mirror>,
+        ttl: Duration,
     ) -> Result<Arc<RemoteRefs>, GitError> {
         let requested = Instant::now();
-        let ttl = self.inner.config.revision_cache_ttl;
         let mut slot = mirror.refs.lock().await;
         if let Some(reused) = slot.as_ref().and_then(|a| a.reusable(requested, ttl)) {
             return reused;
