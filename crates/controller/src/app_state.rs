@@ -52,9 +52,21 @@ pub enum StateError {
         message: String,
         /// Destination.
         destination: Option<Destination>,
-        /// Whether to retry soon (the cluster cache is still syncing).
-        retry_soon: bool,
+        /// When to look at the app again.
+        retry: Retry,
     },
+}
+
+/// When to compare an app again after its comparison failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retry {
+    /// At the next resync (the failure is in the app, its source or its repo).
+    AtResync,
+    /// Shortly: the destination's cache is still filling.
+    Soon,
+    /// After a few seconds: the destination cluster failed. Its cache reconnects on its
+    /// own but does not tell the apps it failed earlier, so they must ask again.
+    ClusterDown,
 }
 
 fn condition(type_: &str, message: impl Into<String>) -> ApplicationCondition {
@@ -126,28 +138,28 @@ fn ready_cluster(
     shared: &Shared,
     destination: &Destination,
 ) -> Result<Arc<ClusterEntry>, StateError> {
-    let not_ready = |message: String, retry_soon| StateError::Comparison {
+    let not_ready = |message: String, retry| StateError::Comparison {
         message,
         destination: Some(destination.clone()),
-        retry_soon,
+        retry,
     };
     let entry = shared
         .clusters
         .entry(&destination.server)
-        .map_err(|e| not_ready(e.to_string(), false))?;
+        .map_err(|e| not_ready(e.to_string(), Retry::AtResync))?;
     let status = entry.cache.status();
     if let ConnectionState::Failed(msg) = &status.connection {
         // Stale data must not be reported as the truth: once a request to the cluster
         // fails, its apps are Unknown until the cache reconnects.
         return Err(not_ready(
             format!("failed to sync cluster {}: {msg}", destination.server),
-            false,
+            Retry::ClusterDown,
         ));
     }
     if !status.synced {
         return Err(not_ready(
             format!("cluster {} cache is still syncing", destination.server),
-            true,
+            Retry::Soon,
         ));
     }
     Ok(entry)
@@ -227,7 +239,7 @@ pub async fn load_state(
     let comparison_err = |message: String| StateError::Comparison {
         message,
         destination: Some(destination.clone()),
-        retry_soon: false,
+        retry: Retry::AtResync,
     };
     let instance = app.metadata.name.as_deref().unwrap_or_default();
     let ctx = RenderContext {

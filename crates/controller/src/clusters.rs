@@ -69,8 +69,23 @@ struct Inner {
     specs: HashMap<String, ClusterSpec>,
     /// Secret name → server, to handle deletions.
     secrets: HashMap<String, String>,
+    /// Cluster name → server: every app resolves its destination on every claim round,
+    /// so a name must not cost a scan of all clusters.
+    names: HashMap<String, String>,
     /// Running caches by normalized server URL.
     entries: HashMap<String, Arc<ClusterEntry>>,
+}
+
+impl Inner {
+    /// Drops the spec, name and running cache of `server`.
+    fn forget(&mut self, server: &str) {
+        if let Some(spec) = self.specs.remove(server)
+            && self.names.get(&spec.name).is_some_and(|s| s == server)
+        {
+            self.names.remove(&spec.name);
+        }
+        self.entries.remove(server);
+    }
 }
 
 /// Known clusters and their caches.
@@ -121,12 +136,14 @@ impl ClusterRegistry {
         if let Some(old) = inner.secrets.insert(spec.secret.clone(), server.clone())
             && old != server
         {
-            inner.specs.remove(&old);
-            inner.entries.remove(&old);
+            inner.forget(&old);
         }
         let changed = inner.specs.get(&server) != Some(&spec);
         if changed {
-            inner.entries.remove(&server);
+            inner.forget(&server);
+            if !spec.name.is_empty() {
+                inner.names.insert(spec.name.clone(), server.clone());
+            }
             inner.specs.insert(server.clone(), spec);
         }
         Ok(server)
@@ -136,8 +153,7 @@ impl ClusterRegistry {
     pub fn remove_secret(&self, secret: &str) -> Option<String> {
         let mut inner = self.inner.write();
         let server = inner.secrets.remove(secret)?;
-        inner.specs.remove(&server);
-        inner.entries.remove(&server);
+        inner.forget(&server);
         Some(server)
     }
 
@@ -145,7 +161,13 @@ impl ClusterRegistry {
     pub fn resolve(&self, dest: &ApplicationDestination) -> Result<Destination, ClusterError> {
         let inner = self.inner.read();
         if let Some(name) = dest.name().filter(|n| !n.is_empty()) {
-            if let Some(spec) = inner.specs.values().find(|s| s.name == name) {
+            let named = inner
+                .names
+                .get(name)
+                .and_then(|server| inner.specs.get(server));
+            // Two Secrets may carry one name; the index keeps the last, a scan finds
+            // another after that one went.
+            if let Some(spec) = named.or_else(|| inner.specs.values().find(|s| s.name == name)) {
                 return Ok(Destination {
                     server: normalize(&spec.server),
                     name: spec.name.clone(),
@@ -201,9 +223,11 @@ impl ClusterRegistry {
                         source: Box::new(source),
                     })?;
                 let client =
-                    kube::Client::try_from(config).map_err(|source| ClusterError::Client {
-                        server: server.clone(),
-                        source,
+                    crate::destination_client::destination_client(config).map_err(|source| {
+                        ClusterError::Client {
+                            server: server.clone(),
+                            source,
+                        }
                     })?;
                 (spec.display_name().to_owned(), client)
             }

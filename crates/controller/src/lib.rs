@@ -10,6 +10,7 @@ mod apply_log;
 mod clusters;
 mod controller;
 mod deletion;
+mod destination_client;
 mod error;
 mod fence;
 mod fleet;

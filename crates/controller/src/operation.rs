@@ -18,7 +18,7 @@ use kube::api::Api;
 use serde_json::json;
 use tracing::Instrument;
 
-use crate::app_state::{StateError, load_state};
+use crate::app_state::{Retry, StateError, load_state};
 use crate::k8s_requests::{CountingOps, OwnedLabels};
 use crate::manifests::CacheUse;
 use crate::metrics::AppLabels;
@@ -262,7 +262,7 @@ async fn prepare(
                     .join("; "),
             ),
             StateError::Comparison {
-                retry_soon: true,
+                retry: Retry::Soon,
                 message,
                 ..
             } => Prepare::NotYet(message),

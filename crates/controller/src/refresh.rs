@@ -14,12 +14,17 @@ use rand::Rng;
 use serde_json::{Value, json};
 use tracing::Instrument;
 
-use crate::app_state::{AppState, COMPARISON_ERROR, StateError, load_state};
+use crate::app_state::{AppState, COMPARISON_ERROR, Retry, StateError, load_state};
 use crate::error::WriteError;
 use crate::manifests::CacheUse;
 use crate::metrics::AppInfo;
 use crate::shared::{AppKey, Shared, split_key};
 use crate::status_patch::{merge_conditions, merge_patch, without_timestamps};
+
+/// How soon an app whose destination cluster failed is compared again: the check is
+/// cheap (no repo-server call, no status write while nothing changed), and the app
+/// leaves Unknown within this of its cluster coming back.
+const CLUSTER_DOWN_RETRY: Duration = Duration::from_secs(5);
 
 /// Condition type written by automated sync decisions.
 pub const SYNC_ERROR: &str = "SyncError";
@@ -65,7 +70,7 @@ async fn refresh(shared: &Arc<Shared>, key: &AppKey) {
     };
     let state = load_state(shared, key, &app, None, cache).await;
     if let Err(StateError::Comparison {
-        retry_soon: true, ..
+        retry: Retry::Soon, ..
     }) = &state
     {
         // The destination's cache is still filling (just started, or this replica just
@@ -75,7 +80,7 @@ async fn refresh(shared: &Arc<Shared>, key: &AppKey) {
             .add_after(key.clone(), shared.settings.cluster_sync_wait);
         return;
     }
-    let mut retry_soon = false;
+    let mut retry = Retry::AtResync;
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let previous = app.status.clone().unwrap_or_default();
     let mut status = previous.clone();
@@ -101,9 +106,9 @@ async fn refresh(shared: &Arc<Shared>, key: &AppKey) {
         Err(StateError::Comparison {
             message,
             destination,
-            retry_soon: soon,
+            retry: why,
         }) => {
-            retry_soon = *soon;
+            retry = *why;
             set_unknown(&mut status, &app);
             fresh_conditions.push(ApplicationCondition {
                 type_: COMPARISON_ERROR.to_owned(),
@@ -171,15 +176,12 @@ async fn refresh(shared: &Arc<Shared>, key: &AppKey) {
     let elapsed = started.elapsed().as_secs_f64();
     shared.metrics.observe_reconcile(ns, &dest_server, elapsed);
     tracing::debug!(seconds = elapsed, "reconciled");
-    if retry_soon {
-        shared
-            .refresh_queue
-            .add_after(key.clone(), Duration::from_secs(1));
-    } else {
-        shared
-            .refresh_queue
-            .add_after(key.clone(), resync_delay(shared));
-    }
+    let next = match retry {
+        Retry::AtResync => resync_delay(shared),
+        Retry::Soon => shared.settings.cluster_sync_wait,
+        Retry::ClusterDown => CLUSTER_DOWN_RETRY,
+    };
+    shared.refresh_queue.add_after(key.clone(), next);
 }
 
 fn hard_resync_due(shared: &Shared, app: &Application) -> bool {
