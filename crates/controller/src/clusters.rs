@@ -125,28 +125,30 @@ impl ClusterRegistry {
     }
 
     /// Adds or updates a cluster from its Secret; a changed Secret restarts the cache.
-    /// Returns the server URL it registered.
-    pub fn upsert_secret(&self, secret: &Secret) -> Result<String, ClusterError> {
+    /// Returns whether anything changed.
+    pub fn upsert_secret(&self, secret: &Secret) -> Result<bool, ClusterError> {
         let spec =
             ClusterSpec::from_secret(secret).map_err(|source| ClusterError::ParseSecret {
                 source: Box::new(source),
             })?;
         let server = normalize(&spec.server);
         let mut inner = self.inner.write();
+        let mut changed = false;
         if let Some(old) = inner.secrets.insert(spec.secret.clone(), server.clone())
             && old != server
         {
             inner.forget(&old);
+            changed = true;
         }
-        let changed = inner.specs.get(&server) != Some(&spec);
-        if changed {
+        if inner.specs.get(&server) != Some(&spec) {
             inner.forget(&server);
             if !spec.name.is_empty() {
                 inner.names.insert(spec.name.clone(), server.clone());
             }
-            inner.specs.insert(server.clone(), spec);
+            inner.specs.insert(server, spec);
+            changed = true;
         }
-        Ok(server)
+        Ok(changed)
     }
 
     /// Forgets the cluster of a deleted Secret (`namespace/name`).

@@ -432,26 +432,17 @@ async fn watch_secrets(shared: Arc<Shared>) {
     let stream = watcher(api, watcher::Config::default().labels(SECRET_TYPE)).default_backoff();
     futures::pin_mut!(stream);
     let mut initialised = false;
+    // A change seen during a (re)list: every app is looked at once the list is done. A
+    // periodic re-list of 500 unchanged cluster Secrets must not queue every app 500 times.
+    let mut changed_in_list = false;
     while let Some(event) = stream.next().await {
         match event {
-            Ok(watcher::Event::Apply(s) | watcher::Event::InitApply(s)) => {
-                let is_cluster = s
-                    .metadata
-                    .labels
-                    .as_ref()
-                    .and_then(|l| l.get(SECRET_TYPE))
-                    .is_some_and(|t| t == SECRET_TYPE_CLUSTER);
-                if is_cluster {
-                    if let Err(e) = shared.clusters.upsert_secret(&s) {
-                        tracing::warn!(secret = %secret_key(&s), error = %e, "ignoring cluster secret");
-                    }
-                } else {
-                    shared.repos.upsert(&s);
-                }
-                if initialised {
+            Ok(watcher::Event::Apply(s)) => {
+                if take_secret(&shared, &s) {
                     enqueue_all(&shared);
                 }
             }
+            Ok(watcher::Event::InitApply(s)) => changed_in_list |= take_secret(&shared, &s),
             Ok(watcher::Event::Delete(s)) => {
                 let name = secret_key(&s);
                 shared.clusters.remove_secret(&name);
@@ -459,13 +450,33 @@ async fn watch_secrets(shared: Arc<Shared>) {
                 enqueue_all(&shared);
             }
             Ok(watcher::Event::InitDone) => {
+                if !initialised || changed_in_list {
+                    enqueue_all(&shared);
+                }
                 initialised = true;
-                enqueue_all(&shared);
+                changed_in_list = false;
             }
             Ok(watcher::Event::Init) => {}
             Err(e) => tracing::warn!(error = %e, "secret watch failed; retrying"),
         }
     }
+}
+
+/// Registers a cluster or repository Secret; returns whether anything changed.
+fn take_secret(shared: &Shared, s: &Secret) -> bool {
+    let is_cluster = s
+        .metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(SECRET_TYPE))
+        .is_some_and(|t| t == SECRET_TYPE_CLUSTER);
+    if !is_cluster {
+        return shared.repos.upsert(s);
+    }
+    shared.clusters.upsert_secret(s).unwrap_or_else(|e| {
+        tracing::warn!(secret = %secret_key(s), error = %e, "ignoring cluster secret");
+        false
+    })
 }
 
 #[cfg(test)]

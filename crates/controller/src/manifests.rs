@@ -25,7 +25,7 @@ pub struct RepoSecrets {
 }
 
 impl RepoSecrets {
-    /// Takes a Secret in; returns whether it was a repository or repo-creds Secret.
+    /// Takes a Secret in; returns whether what it registers changed.
     pub fn upsert(&self, secret: &Secret) -> bool {
         let kind = secret
             .metadata
@@ -37,25 +37,17 @@ impl RepoSecrets {
         let mut inner = self.inner.write();
         match kind {
             Some(SECRET_TYPE_REPOSITORY) => match RepoSpec::from_secret(secret) {
-                Ok(spec) => {
-                    inner.0.insert(name, spec);
-                    true
-                }
+                Ok(spec) => inner.0.insert(name, spec.clone()) != Some(spec),
                 Err(e) => {
                     tracing::warn!(secret = %name, error = %e, "ignoring repository secret");
-                    inner.0.remove(&name);
-                    false
+                    inner.0.remove(&name).is_some()
                 }
             },
             Some(SECRET_TYPE_REPO_CREDS) => match RepoCredsSpec::from_secret(secret) {
-                Ok(spec) => {
-                    inner.1.insert(name, spec);
-                    true
-                }
+                Ok(spec) => inner.1.insert(name, spec.clone()) != Some(spec),
                 Err(e) => {
                     tracing::warn!(secret = %name, error = %e, "ignoring repo-creds secret");
-                    inner.1.remove(&name);
-                    false
+                    inner.1.remove(&name).is_some()
                 }
             },
             _ => false,
