@@ -2,7 +2,7 @@
 //! watchers (Applications, AppProjects, cluster and repository Secrets) and the refresh
 //! and operation workers, and shuts them down.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
@@ -366,9 +366,20 @@ fn needs_operation(app: &Application) -> bool {
         )
 }
 
+/// What a (re)list of the apps found, acted on once it is complete: the reflector
+/// swaps its store only at `InitDone`, so a refresh queued during the list would read
+/// the app as it was before (and, say, miss the refresh annotation it came for).
+#[derive(Default)]
+struct Relist {
+    listed: HashSet<AppKey>,
+    refresh: Vec<AppKey>,
+    operate: Vec<AppKey>,
+}
+
 async fn watch_apps(shared: Arc<Shared>, writer: reflector::store::Writer<Application>) {
     let api: Api<Application> = Api::namespaced(shared.client.clone(), &shared.settings.namespace);
     let mut seen: HashMap<AppKey, u64> = HashMap::new();
+    let mut relist = Relist::default();
     let stream = watcher(api, watcher::Config::default())
         .default_backoff()
         .reflect(writer);
@@ -382,18 +393,24 @@ async fn watch_apps(shared: Arc<Shared>, writer: reflector::store::Writer<Applic
             }
         };
         match event {
-            watcher::Event::Apply(app) | watcher::Event::InitApply(app) => {
-                let key = app_key(
-                    app.metadata.namespace.as_deref().unwrap_or_default(),
-                    app.metadata.name.as_deref().unwrap_or_default(),
-                );
-                let fp = fingerprint(&app);
-                if seen.insert(key.clone(), fp) != Some(fp) || refresh_requested(&app) {
+            watcher::Event::Apply(app) => {
+                let (key, refresh, operate) = app_event(&mut seen, &app);
+                if refresh {
                     shared.refresh_queue.add(key.clone());
                 }
-                if needs_operation(&app) {
+                if operate {
                     shared.operation_queue.add(key);
                 }
+            }
+            watcher::Event::InitApply(app) => {
+                let (key, refresh, operate) = app_event(&mut seen, &app);
+                if refresh {
+                    relist.refresh.push(key.clone());
+                }
+                if operate {
+                    relist.operate.push(key.clone());
+                }
+                relist.listed.insert(key);
             }
             watcher::Event::Delete(app) => {
                 let key = app_key(
@@ -403,9 +420,40 @@ async fn watch_apps(shared: Arc<Shared>, writer: reflector::store::Writer<Applic
                 seen.remove(&key);
                 shared.refresh_queue.add(key);
             }
-            watcher::Event::Init | watcher::Event::InitDone => {}
+            watcher::Event::Init => relist = Relist::default(),
+            watcher::Event::InitDone => {
+                let done = std::mem::take(&mut relist);
+                // Apps gone while the watch was down: their refresh clears their metrics.
+                let gone: Vec<AppKey> = seen
+                    .keys()
+                    .filter(|k| !done.listed.contains(*k))
+                    .cloned()
+                    .collect();
+                for key in gone {
+                    seen.remove(&key);
+                    shared.refresh_queue.add(key);
+                }
+                done.refresh
+                    .into_iter()
+                    .for_each(|k| shared.refresh_queue.add(k));
+                done.operate
+                    .into_iter()
+                    .for_each(|k| shared.operation_queue.add(k));
+            }
         }
     }
+}
+
+/// An app as the watch delivered it: its key, whether it needs a refresh and whether it
+/// needs its operation looked at.
+fn app_event(seen: &mut HashMap<AppKey, u64>, app: &Application) -> (AppKey, bool, bool) {
+    let key = app_key(
+        app.metadata.namespace.as_deref().unwrap_or_default(),
+        app.metadata.name.as_deref().unwrap_or_default(),
+    );
+    let fp = fingerprint(app);
+    let refresh = seen.insert(key.clone(), fp) != Some(fp) || refresh_requested(app);
+    (key, refresh, needs_operation(app))
 }
 
 async fn watch_projects(shared: Arc<Shared>, writer: reflector::store::Writer<AppProject>) {
