@@ -143,21 +143,61 @@ async fn selectors_pagination_and_generate_name() {
         .await
         .unwrap();
     assert_eq!(by_name.items.len(), 1);
-    let mut seen = 0;
+    // A paginated list is consistent: changes made between its pages (to an item already
+    // returned, and to one not yet returned) show in the watch that follows, not in it.
+    let mut seen = Vec::new();
+    let mut versions = std::collections::BTreeSet::new();
     let mut token: Option<String> = None;
-    for _ in 0..10 {
+    for round in 0..10 {
         let mut lp = ListParams::default().limit(10);
         if let Some(t) = &token {
             lp = lp.continue_token(t);
         }
         let page = cms.list(&lp).await.unwrap();
-        seen += page.items.len();
+        versions.insert(page.metadata.resource_version.clone().unwrap());
+        seen.extend(page.items.iter().map(|c| c.metadata.name.clone().unwrap()));
         token = page.metadata.continue_.filter(|t| !t.is_empty());
+        if round == 0 {
+            let p = Patch::Merge(json!({"metadata": {"labels": {"touched": "yes"}}}));
+            cms.patch("c00", &PatchParams::default(), &p).await.unwrap();
+            cms.delete("c24", &DeleteParams::default()).await.unwrap();
+        }
         if token.is_none() {
             break;
         }
     }
-    assert_eq!(seen, 25);
+    assert_eq!(seen.len(), 25, "the list shows c24 as it was when it began");
+    assert_eq!(
+        versions.len(),
+        1,
+        "every page has the list's resourceVersion"
+    );
+    let list_rv = versions.into_iter().next().unwrap();
+    let wp = kube::api::WatchParams::default().timeout(2);
+    let events: Vec<_> = cms
+        .watch(&wp, &list_rv)
+        .await
+        .unwrap()
+        .take(2)
+        .collect()
+        .await;
+    let names: Vec<String> = events
+        .into_iter()
+        .filter_map(|e| match e.unwrap() {
+            kube::api::WatchEvent::Modified(c) | kube::api::WatchEvent::Deleted(c) => {
+                c.metadata.name
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        names,
+        ["c00", "c24"],
+        "the watch from the list's version sees both"
+    );
+    cms.create(&PostParams::default(), &cm("c24", json!({})))
+        .await
+        .unwrap();
     let generated: ConfigMap =
         serde_json::from_value(json!({"metadata": {"generateName": "gen-"}})).unwrap();
     let made = cms

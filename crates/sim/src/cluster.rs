@@ -3,6 +3,7 @@
 
 use crate::defaults::ServiceAllocator;
 use crate::faults::Faults;
+use crate::list_snapshot::ListSnapshots;
 use crate::resources::{self, ResourceType};
 use crate::store::{GroupResource, Store};
 use parking_lot::{Mutex, MutexGuard};
@@ -47,6 +48,8 @@ pub struct ClusterState {
     pub store: Store,
     /// ClusterIP and NodePort allocation.
     pub alloc: ServiceAllocator,
+    /// Paginated lists in progress.
+    pub lists: ListSnapshots,
     types: Vec<Arc<ResourceType>>,
     by_path: HashMap<(String, String, String), Arc<ResourceType>>,
 }
@@ -57,6 +60,7 @@ impl Cluster {
         let mut state = ClusterState {
             store: Store::new(limits.watch_history, limits.watch_buffer),
             alloc: ServiceAllocator::new(),
+            lists: ListSnapshots::default(),
             types: Vec::new(),
             by_path: HashMap::new(),
         };

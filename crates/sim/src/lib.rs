@@ -16,6 +16,7 @@ pub mod faults;
 pub mod gc;
 mod http;
 pub mod kubeconfig;
+pub mod list_snapshot;
 pub mod managed_fields;
 pub mod request;
 pub mod resources;

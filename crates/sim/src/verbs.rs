@@ -105,40 +105,57 @@ pub fn get(cluster: &Cluster, rt: &ResourceType, ns: Option<&str>, name: &str) -
     Ok(present(rt, obj))
 }
 
-/// `list` of a resource, optionally in one namespace.
+/// `list` of a resource, optionally in one namespace. A list cut into pages by `limit`
+/// is consistent: its continue pages are served from the items it had when it began.
 pub fn list(
     cluster: &Cluster,
     rt: &ResourceType,
     ns: Option<&str>,
     q: &ListQuery,
 ) -> ApiResult<Value> {
-    let after = q
+    let resumed = q
         .continue_token
         .as_deref()
         .map(decode_continue)
         .transpose()?;
-    let state = cluster.lock();
-    let rv = state.store.resource_version();
-    let mut items = Vec::new();
-    let mut last = None;
-    let mut remaining = 0usize;
-    for (key, obj) in state.store.range(&gr(rt), ns, after.as_ref()) {
-        if !q.matches(obj) {
-            continue;
+    let mut state = cluster.lock();
+    let (rv, items, next) = match resumed {
+        Some((id, pos)) => {
+            let page = state.lists.page(id, pos, q.limit).ok_or_else(|| {
+                ApiError::gone(
+                    "The provided continue parameter is too old to display a consistent list \
+                     result. You can start a new list without the continue parameter.",
+                )
+            })?;
+            let next = page.next.map(|pos| (id, pos, page.remaining));
+            (page.rv, page.items, next)
         }
-        if q.limit > 0 && items.len() >= q.limit {
-            remaining += 1;
-            continue;
+        None => {
+            let rv = state.store.resource_version();
+            let mut matching = state
+                .store
+                .range(&gr(rt), ns, None)
+                .filter(|(_, obj)| q.matches(obj))
+                .map(|(_, obj)| Arc::clone(obj));
+            let items: Vec<Arc<Value>> = if q.limit > 0 {
+                matching.by_ref().take(q.limit).collect()
+            } else {
+                matching.by_ref().collect()
+            };
+            let rest: Vec<Arc<Value>> = matching.collect();
+            let next = (!rest.is_empty()).then(|| {
+                let remaining = rest.len();
+                (state.lists.keep(rv, rest), 0, remaining)
+            });
+            (rv, items, next)
         }
-        items.push(present(rt, obj));
-        last = Some(key.clone());
-    }
+    };
+    drop(state);
+    let items: Vec<Value> = items.iter().map(|obj| present(rt, obj)).collect();
     let mut meta = Map::new();
     meta.insert("resourceVersion".into(), rv.to_string().into());
-    if remaining > 0
-        && let Some(last) = last
-    {
-        meta.insert("continue".into(), encode_continue(rv, &last).into());
+    if let Some((id, pos, remaining)) = next {
+        meta.insert("continue".into(), encode_continue(rv, id, pos).into());
         meta.insert("remainingItemCount".into(), remaining.into());
     }
     Ok(
@@ -690,19 +707,19 @@ fn random_suffix() -> String {
         .collect()
 }
 
-fn encode_continue(rv: u64, last: &(String, String)) -> String {
-    let raw = json!({"rv": rv, "ns": last.0, "name": last.1}).to_string();
+fn encode_continue(rv: u64, list: u64, pos: usize) -> String {
+    let raw = json!({"rv": rv, "list": list, "pos": pos}).to_string();
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
 }
 
-fn decode_continue(token: &str) -> ApiResult<(String, String)> {
+/// The list and position a continue token names.
+fn decode_continue(token: &str) -> ApiResult<(u64, usize)> {
     let bad = || ApiError::bad_request("invalid continue token");
     let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(token)
         .map_err(|_| bad())?;
     let v: Value = serde_json::from_slice(&raw).map_err(|_| bad())?;
-    Ok((
-        v["ns"].as_str().ok_or_else(bad)?.to_owned(),
-        v["name"].as_str().ok_or_else(bad)?.to_owned(),
-    ))
+    let list = v["list"].as_u64().ok_or_else(bad)?;
+    let pos = v["pos"].as_u64().ok_or_else(bad)?;
+    Ok((list, usize::try_from(pos).map_err(|_| bad())?))
 }
