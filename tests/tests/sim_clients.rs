@@ -59,6 +59,7 @@ fn cm(name: &str, labels: serde_json::Value) -> ConfigMap {
 async fn reflector_survives_watch_expiry() {
     let mut config = SimConfig::default();
     config.limits.watch_history = 20;
+    config.limits.watch_window = Duration::ZERO;
     let sim = sim(config).await;
     let client = client(&sim, 0);
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");

@@ -347,7 +347,7 @@ async fn watch_sequences_and_expiry_match() {
     // Without its watch cache and with frequent compaction, the real server expires old
     // versions within seconds, as the simulator does once they leave its history.
     let t = Targets::start_with(
-        &["--watch-history", "100"],
+        &["--watch-history", "100", "--watch-window-secs", "0"],
         &["--watch-cache=false", "--etcd-compaction-interval=2s"],
     )
     .await;
@@ -577,7 +577,7 @@ async fn kubectl_works_the_same_on_both() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reflector_survives_expiry_on_both() {
     let t = Targets::start_with(
-        &["--watch-history", "20"],
+        &["--watch-history", "20", "--watch-window-secs", "0"],
         &["--watch-cache=false", "--etcd-compaction-interval=2s"],
     )
     .await;

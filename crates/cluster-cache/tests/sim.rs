@@ -169,7 +169,12 @@ async fn sim_fifty_clusters_and_one_unreachable() {
 async fn sim_expired_resource_version_relists_to_the_truth() {
     let options = SimOptions {
         clusters: 1,
-        extra_args: vec!["--watch-history".into(), "10".into()],
+        extra_args: vec![
+            "--watch-history".into(),
+            "10".into(),
+            "--watch-window-secs".into(),
+            "0".into(),
+        ],
         ..SimOptions::default()
     };
     let sim = tokio::task::spawn_blocking(move || Sim::start(options))

@@ -45,6 +45,10 @@ pub struct SimArgs {
     /// Watch events kept per cluster for resumption; older resourceVersions get 410 Gone.
     #[arg(long, env = "KEELSON_SIM_WATCH_HISTORY", default_value_t = 2_000)]
     watch_history: usize,
+    /// Seconds of watch events kept beyond `--watch-history` (as the real API server's
+    /// watch cache keeps 75 s); 0 keeps exactly `--watch-history` events.
+    #[arg(long, env = "KEELSON_SIM_WATCH_WINDOW_SECS", default_value_t = 75)]
+    watch_window_secs: u64,
     /// Interval between watch bookmarks, in milliseconds.
     #[arg(
         long,
@@ -64,6 +68,7 @@ pub async fn run(args: SimArgs) -> anyhow::Result<()> {
         ..SimConfig::default()
     };
     config.limits.watch_history = args.watch_history;
+    config.limits.watch_window = Duration::from_secs(args.watch_window_secs);
     if args.workload {
         config.workload = Some(WorkloadConfig {
             ready_delay: Duration::from_millis(args.workload_delay_ms),

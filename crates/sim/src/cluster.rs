@@ -10,6 +10,7 @@ use parking_lot::{Mutex, MutexGuard};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Tunables of a cluster's store.
 #[derive(Debug, Clone, Copy)]
@@ -18,6 +19,9 @@ pub struct StoreLimits {
     pub watch_history: usize,
     /// Events buffered per watcher before it is cut off (it then resumes).
     pub watch_buffer: usize,
+    /// Events younger than this are kept beyond `watch_history` (the real API server's
+    /// watch cache keeps 75 s).
+    pub watch_window: Duration,
 }
 
 impl Default for StoreLimits {
@@ -25,6 +29,7 @@ impl Default for StoreLimits {
         Self {
             watch_history: 2_000,
             watch_buffer: 4_096,
+            watch_window: Duration::from_secs(75),
         }
     }
 }
@@ -58,7 +63,8 @@ impl Cluster {
     /// A new, empty cluster with the default namespaces.
     pub fn new(name: &str, token: &str, limits: StoreLimits) -> Arc<Self> {
         let mut state = ClusterState {
-            store: Store::new(limits.watch_history, limits.watch_buffer),
+            store: Store::new(limits.watch_history, limits.watch_buffer)
+                .with_history_window(limits.watch_window),
             alloc: ServiceAllocator::new(),
             lists: ListSnapshots::default(),
             types: Vec::new(),

@@ -5,7 +5,11 @@
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 use tokio::sync::broadcast;
+
+/// Events kept at most however young they are: the real API server's watch cache limit.
+pub const HISTORY_MAX: usize = 100 * 1024;
 
 /// A resource across versions: objects are stored once per group and plural.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -85,7 +89,10 @@ pub struct Store {
     by_uid: HashMap<String, Location>,
     dependents: HashMap<String, HashSet<String>>,
     history: VecDeque<Arc<Event>>,
+    /// When each event of `history` was kept.
+    history_times: VecDeque<Instant>,
     history_cap: usize,
+    history_window: Duration,
     /// The rv of the newest event evicted from history: watches from older versions get 410.
     evicted_rv: u64,
     events: broadcast::Sender<Arc<Event>>,
@@ -102,10 +109,21 @@ impl Store {
             by_uid: HashMap::new(),
             dependents: HashMap::new(),
             history: VecDeque::new(),
+            history_times: VecDeque::new(),
             history_cap: history_cap.max(1),
+            history_window: Duration::ZERO,
             evicted_rv: 0,
             events,
         }
+    }
+
+    /// Also keeps every event younger than `window` (up to [`HISTORY_MAX`] events), as
+    /// the real API server's watch cache keeps at least 75 s of events: a watcher that
+    /// fell behind under a burst of writes resumes instead of listing everything again.
+    #[must_use]
+    pub fn with_history_window(mut self, window: Duration) -> Self {
+        self.history_window = window;
+        self
     }
 
     /// The current resourceVersion of the cluster.
@@ -125,6 +143,7 @@ impl Store {
             self.evicted_rv = last.rv;
         }
         self.history.clear();
+        self.history_times.clear();
     }
 
     /// Subscribe to future events.
@@ -262,12 +281,23 @@ impl Store {
 
     fn emit(&mut self, event: Event) {
         let event = Arc::new(event);
-        if self.history.len() >= self.history_cap
-            && let Some(old) = self.history.pop_front()
-        {
+        let now = Instant::now();
+        while self.history.len() >= self.history_cap {
+            let young = self
+                .history_times
+                .front()
+                .is_some_and(|t| now.duration_since(*t) < self.history_window);
+            if young && self.history.len() < HISTORY_MAX {
+                break;
+            }
+            let Some(old) = self.history.pop_front() else {
+                break;
+            };
+            self.history_times.pop_front();
             self.evicted_rv = old.rv;
         }
         self.history.push_back(Arc::clone(&event));
+        self.history_times.push_back(now);
         // No receivers is normal: nobody watches this cluster.
         let _ = self.events.send(event);
     }
@@ -354,6 +384,18 @@ mod tests {
         assert_eq!(s.range(&gr, Some("other"), None).count(), 0);
         let after = ("default".to_owned(), "c1".to_owned());
         assert_eq!(s.range(&gr, None, Some(&after)).count(), 2);
+    }
+
+    #[test]
+    fn young_events_are_kept_beyond_the_count() {
+        let mut s = Store::new(2, 16).with_history_window(Duration::from_secs(60));
+        let gr = GroupResource::new("", "configmaps");
+        for i in 0..6 {
+            let rv = s.next_rv();
+            s.put(&gr, rv, cm(&format!("c{i}"), &format!("u{i}"), rv));
+        }
+        assert_eq!(s.history_since(0).count(), 6);
+        assert_eq!(s.oldest_resumable(), 0);
     }
 
     #[test]
