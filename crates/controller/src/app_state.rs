@@ -249,6 +249,7 @@ pub async fn load_state(
         kube_version: &shared.settings.kube_version,
         cache,
         timeout: shared.settings.repo_timeout,
+        freshness: &shared.refs_freshness,
     };
     let sources = app.spec.effective_sources();
     let desired = fetch_desired(&shared.repo, &shared.repos, app, &sources, revisions, &ctx)

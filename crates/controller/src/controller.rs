@@ -24,7 +24,7 @@ use tokio::task::JoinHandle;
 use crate::clusters::{CacheSettings, ClusterRegistry};
 use crate::error::StartError;
 use crate::fence::AppFence;
-use crate::manifests::{RepoSecrets, secret_key};
+use crate::manifests::{RefsFreshness, RepoSecrets, secret_key};
 use crate::metrics::ControllerMetrics;
 use crate::settings::ControllerSettings;
 use crate::shared::{AppKey, Shared, app_key};
@@ -200,6 +200,7 @@ impl Controller {
             projects,
             clusters,
             repos: RepoSecrets::default(),
+            refs_freshness: RefsFreshness::default(),
             repo,
             health: Arc::new(HealthAssessor::new(health)),
             argocd_cm,

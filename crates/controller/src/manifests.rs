@@ -2,7 +2,7 @@
 //! manifests of every source of an Application, fetched from the repo-server pool.
 
 use std::collections::HashMap;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use k8s_openapi::api::core::v1::Secret;
 use keelson_model::annotations::{
@@ -95,6 +95,34 @@ impl RepoSecrets {
     }
 }
 
+/// When this controller last asked for each repository's branches as they are now
+/// (Unix milliseconds, by normalized URL). Later requests that may use cached branch
+/// resolutions carry it, so a repo-server other than the one that answered cannot
+/// resolve a branch to an older commit than the app was just compared (and synced) at.
+#[derive(Debug, Default)]
+pub struct RefsFreshness {
+    asked: parking_lot::Mutex<HashMap<String, u64>>,
+}
+
+impl RefsFreshness {
+    /// Notes that a request resolving `repo_url`'s branches now is about to be sent.
+    fn asking_now(&self, repo_url: &str) {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        self.asked.lock().insert(normalize_repo_url(repo_url), now);
+    }
+
+    /// The floor for cached branch resolutions of `repo_url` (0: none).
+    fn floor(&self, repo_url: &str) -> u64 {
+        let asked = self.asked.lock();
+        asked
+            .get(&normalize_repo_url(repo_url))
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
 /// `namespace/name` of a Secret.
 pub fn secret_key(secret: &Secret) -> String {
     format!(
@@ -144,6 +172,8 @@ pub struct RenderContext<'a> {
     pub cache: CacheUse,
     /// Time budget per source.
     pub timeout: Duration,
+    /// When branches were last resolved now, per repository.
+    pub freshness: &'a RefsFreshness,
 }
 
 fn tracking_name(method: TrackingMethod) -> &'static str {
@@ -190,6 +220,12 @@ pub async fn fetch_desired(
             .cloned()
             .or_else(|| source.target_revision.clone())
             .unwrap_or_default();
+        let refs_listed_after_unix_ms = if ctx.cache == CacheUse::All {
+            ctx.freshness.floor(&source.repo_url)
+        } else {
+            ctx.freshness.asking_now(&source.repo_url);
+            0
+        };
         let source_json = serde_json::to_string(source)
             .map_err(|source| ManifestError::EncodeSource { index, source })?;
         let request = ManifestRequest {
@@ -209,6 +245,7 @@ pub async fn fetch_desired(
             no_revision_cache: ctx.cache != CacheUse::All,
             manifest_generate_paths: generate_paths.clone(),
             project: app.spec.project_or_default().to_owned(),
+            refs_listed_after_unix_ms,
         };
         let response = tokio::time::timeout(ctx.timeout, client.generate_manifests(request))
             .await

@@ -14,7 +14,7 @@ use parking_lot::Mutex;
 
 use crate::clusters::ClusterRegistry;
 use crate::fence::AppFence;
-use crate::manifests::RepoSecrets;
+use crate::manifests::{RefsFreshness, RepoSecrets};
 use crate::metrics::ControllerMetrics;
 use crate::operation::InFlight;
 use crate::settings::ControllerSettings;
@@ -48,6 +48,8 @@ pub struct Shared {
     pub repos: RepoSecrets,
     /// Repo-server pool.
     pub repo: RepoClient,
+    /// When each repository's branches were last resolved now.
+    pub refs_freshness: RefsFreshness,
     /// Health assessment with argocd-cm overrides.
     pub health: Arc<HealthAssessor>,
     /// argocd-cm data (ignoreDifferences rules are read from it per app).

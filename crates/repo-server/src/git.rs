@@ -216,7 +216,22 @@ impl GitStore {
     /// semantics, cached for `revision_cache_ttl`); SHAs (full or ≥ 4 hex digits) are
     /// looked up in the mirror, fetching if unknown.
     pub async fn resolve(&self, repo: &RepoAccess, revision: &str) -> Result<String, GitError> {
-        self.resolve_within(repo, revision, self.inner.config.revision_cache_ttl)
+        self.resolve_within(repo, revision, self.inner.config.revision_cache_ttl, None)
+            .await
+    }
+
+    /// Like [`GitStore::resolve`], but cached remote refs are reused only when they were
+    /// listed at or after `listed_after`: another repo-server answered a refresh someone
+    /// asked for at that time, and this one must not answer with refs older than that
+    /// (an app would go back to the commit before the one it was just synced to).
+    pub async fn resolve_listed_after(
+        &self,
+        repo: &RepoAccess,
+        revision: &str,
+        listed_after: Instant,
+    ) -> Result<String, GitError> {
+        let ttl = self.inner.config.revision_cache_ttl;
+        self.resolve_within(repo, revision, ttl, Some(listed_after))
             .await
     }
 
@@ -229,15 +244,18 @@ impl GitStore {
         repo: &RepoAccess,
         revision: &str,
     ) -> Result<String, GitError> {
-        self.resolve_within(repo, revision, Duration::ZERO).await
+        self.resolve_within(repo, revision, Duration::ZERO, None)
+            .await
     }
 
-    /// Resolves `revision`, reusing remote refs listed less than `ttl` ago.
+    /// Resolves `revision`, reusing remote refs listed less than `ttl` ago (and not
+    /// before `listed_after`).
     async fn resolve_within(
         &self,
         repo: &RepoAccess,
         revision: &str,
         ttl: Duration,
+        listed_after: Option<Instant>,
     ) -> Result<String, GitError> {
         let revision = refs::effective_revision(revision);
         let mirror = self.mirror(repo);
@@ -245,7 +263,7 @@ impl GitStore {
             let id = self.ensure_commit(repo, &mirror, revision).await?;
             return Ok(id.to_string());
         }
-        let remote = self.remote_refs(repo, &mirror, ttl).await?;
+        let remote = self.remote_refs(repo, &mirror, ttl, listed_after).await?;
         if let Some(sha) = remote.lookup(revision) {
             return Ok(sha.to_string());
         }

@@ -154,6 +154,9 @@ impl RepoService {
         };
         let sha = if req.no_revision_cache || req.no_cache {
             self.inner.git.resolve_latest(&access, &revision).await?
+        } else if let Some(floor) = listed_after(req.refs_listed_after_unix_ms) {
+            let git = &self.inner.git;
+            git.resolve_listed_after(&access, &revision, floor).await?
         } else {
             self.inner.git.resolve(&access, &revision).await?
         };
@@ -485,5 +488,43 @@ fn render_code(e: &RenderError) -> tonic::Code {
         RenderError::Process(ProcessError::Spawn { .. } | ProcessError::Io { .. })
         | RenderError::JsonnetWorker(_) => Code::Internal,
         _ => Code::InvalidArgument,
+    }
+}
+
+/// The monotonic instant of a wall-clock floor in Unix milliseconds (`None` for 0). A
+/// floor ahead of this host's clock maps to now (refs are listed again rather than
+/// trusting a cache the caller says may be stale); one older than the monotonic clock's
+/// origin is no floor.
+fn listed_after(unix_ms: u64) -> Option<std::time::Instant> {
+    if unix_ms == 0 {
+        return None;
+    }
+    let floor = std::time::UNIX_EPOCH + std::time::Duration::from_millis(unix_ms);
+    let ago = std::time::SystemTime::now()
+        .duration_since(floor)
+        .unwrap_or_default();
+    std::time::Instant::now().checked_sub(ago)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+    use super::listed_after;
+
+    fn unix_ms(t: SystemTime) -> u64 {
+        t.duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0)
+    }
+
+    #[test]
+    fn floors_map_to_the_monotonic_clock() {
+        assert_eq!(listed_after(0), None);
+        let before = Instant::now();
+        let past = listed_after(unix_ms(SystemTime::now() - Duration::from_secs(10)));
+        assert!(past.is_some_and(|p| p < before - Duration::from_secs(9)));
+        let future = listed_after(unix_ms(SystemTime::now() + Duration::from_secs(60)));
+        assert!(future.is_some_and(|f| f >= before), "a future floor is now");
     }
 }

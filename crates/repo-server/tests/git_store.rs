@@ -172,6 +172,39 @@ async fn git_new_commits_are_seen_after_the_revision_cache_ttl() -> Result<()> {
     Ok(())
 }
 
+/// Two repo-servers: the one that did not answer a requested refresh must not resolve the
+/// branch from refs listed before that refresh when the caller says when it asked.
+#[tokio::test]
+async fn git_refs_listed_before_a_floor_are_not_reused() -> Result<()> {
+    let h = history()?;
+    let a = store_with(|c| c.revision_cache_ttl = Duration::from_secs(300))?;
+    let b = store_with(|c| c.revision_cache_ttl = Duration::from_secs(300))?;
+    let repo = access(&h.repo);
+    assert_eq!(b.store.resolve(&repo, "main").await?, h.second);
+    h.repo.write("README.md", "third\n")?;
+    let third = h.repo.commit("third")?;
+    let asked = std::time::Instant::now();
+    assert_eq!(a.store.resolve_latest(&repo, "main").await?, third);
+    assert_eq!(
+        b.store.resolve(&repo, "main").await?,
+        h.second,
+        "without a floor the other server's cache answers"
+    );
+    assert_eq!(
+        b.store.resolve_listed_after(&repo, "main", asked).await?,
+        third,
+        "refs listed before the floor are listed again"
+    );
+    h.repo.write("README.md", "fourth\n")?;
+    h.repo.commit("fourth")?;
+    assert_eq!(
+        b.store.resolve_listed_after(&repo, "main", asked).await?,
+        third,
+        "refs listed after the floor are reused within the ttl"
+    );
+    Ok(())
+}
+
 #[tokio::test]
 async fn git_checkout_materialises_each_commit() -> Result<()> {
     let h = history()?;

@@ -101,17 +101,22 @@ impl Mirror {
 }
 
 impl GitStore {
-    /// The remote's refs: listed less than `ttl` ago, or by one shared ls-remote that
-    /// started after this call.
+    /// The remote's refs: listed less than `ttl` ago (and not before `listed_after`), or
+    /// by one shared ls-remote that started after this call.
     pub(super) async fn remote_refs(
         &self,
         repo: &RepoAccess,
         mirror: &Arc<Mirror>,
         ttl: Duration,
+        listed_after: Option<Instant>,
     ) -> Result<Arc<RemoteRefs>, GitError> {
         let requested = Instant::now();
         let mut slot = mirror.refs.lock().await;
-        if let Some(reused) = slot.as_ref().and_then(|a| a.reusable(requested, ttl)) {
+        if let Some(reused) = slot
+            .as_ref()
+            .filter(|a| listed_after.is_none_or(|floor| a.started >= floor))
+            .and_then(|a| a.reusable(requested, ttl))
+        {
             return reused;
         }
         let started = Instant::now();
