@@ -67,6 +67,8 @@ pub enum Retry {
     /// After a few seconds: the destination cluster failed. Its cache reconnects on its
     /// own but does not tell the apps it failed earlier, so they must ask again.
     ClusterDown,
+    /// After a few seconds: the repo-server was unavailable, overloaded or too slow.
+    RepoUnavailable,
 }
 
 fn condition(type_: &str, message: impl Into<String>) -> ApplicationCondition {
@@ -254,7 +256,15 @@ pub async fn load_state(
     let sources = app.spec.effective_sources();
     let desired = fetch_desired(&shared.repo, &shared.repos, app, &sources, revisions, &ctx)
         .await
-        .map_err(|e| comparison_err(format!("failed to load target state: {e}")))?;
+        .map_err(|e| StateError::Comparison {
+            message: format!("failed to load target state: {e}"),
+            destination: Some(destination.clone()),
+            retry: if e.is_transient() {
+                Retry::RepoUnavailable
+            } else {
+                Retry::AtResync
+            },
+        })?;
     let dest_ns = app.spec.destination.namespace.clone().unwrap_or_default();
     let live = live_objects(&cluster, instance, &desired.objects, &dest_ns);
     let diff = shared

@@ -79,6 +79,21 @@ pub enum ManifestError {
     },
 }
 
+impl ManifestError {
+    /// Whether the repo-server was unavailable, overloaded or slow rather than the app's
+    /// source being wrong: worth asking again soon instead of at the next resync.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ManifestError::Timeout(_) => true,
+            ManifestError::Generate { code, .. } => matches!(
+                code.as_str(),
+                "Unavailable" | "DeadlineExceeded" | "ResourceExhausted" | "Aborted" | "Cancelled"
+            ),
+            ManifestError::EncodeSource { .. } | ManifestError::DecodeManifest { .. } => false,
+        }
+    }
+}
+
 /// Writing to the management cluster.
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {
@@ -133,4 +148,22 @@ pub enum StartError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ManifestError;
+
+    #[test]
+    fn an_unavailable_or_slow_repo_server_is_transient_a_bad_source_is_not() {
+        let generate = |code: &str| ManifestError::Generate {
+            code: code.to_owned(),
+            message: String::new(),
+        };
+        assert!(ManifestError::Timeout(std::time::Duration::from_secs(60)).is_transient());
+        assert!(generate("Unavailable").is_transient());
+        assert!(generate("DeadlineExceeded").is_transient());
+        assert!(!generate("InvalidArgument").is_transient());
+        assert!(!generate("NotFound").is_transient());
+    }
 }

@@ -26,6 +26,11 @@ use crate::status_patch::{merge_conditions, merge_patch, without_timestamps};
 /// leaves Unknown within this of its cluster coming back.
 const CLUSTER_DOWN_RETRY: Duration = Duration::from_secs(5);
 
+/// How soon (plus up to as much again, at random) an app whose repo-server request
+/// failed for want of the repo-server is compared again: a repo-server restart or a
+/// burst of slow renders must not leave apps Unknown until the next resync.
+const REPO_RETRY: Duration = Duration::from_secs(10);
+
 /// Condition type written by automated sync decisions.
 pub const SYNC_ERROR: &str = "SyncError";
 
@@ -180,6 +185,9 @@ async fn refresh(shared: &Arc<Shared>, key: &AppKey) {
         Retry::AtResync => resync_delay(shared),
         Retry::Soon => shared.settings.cluster_sync_wait,
         Retry::ClusterDown => CLUSTER_DOWN_RETRY,
+        Retry::RepoUnavailable => {
+            REPO_RETRY + REPO_RETRY.mul_f64(rand::rng().random_range(0.0..1.0))
+        }
     };
     shared.refresh_queue.add_after(key.clone(), next);
 }

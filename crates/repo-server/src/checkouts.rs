@@ -24,18 +24,28 @@ pub enum CheckoutError {
 
 /// A checkout in use; the directory lives while any handle does.
 #[derive(Debug, Clone)]
-pub struct Checkout(Arc<TempDir>);
+pub struct Checkout {
+    dir: Arc<TempDir>,
+    /// For a checkout of one directory: whether it stands on its own (see
+    /// [`GitStore::checkout_subtree`]); always true for a whole tree.
+    self_contained: bool,
+}
 
 impl Checkout {
     /// The checkout's root directory.
     pub fn path(&self) -> &Path {
-        self.0.path()
+        self.dir.path()
+    }
+
+    /// Whether renders may use it without the rest of the tree.
+    pub fn is_self_contained(&self) -> bool {
+        self.self_contained
     }
 }
 
 type Slot = Arc<tokio::sync::OnceCell<Checkout>>;
-/// Repository URL and commit.
-type CommitKey = (String, String);
+/// Repository URL, commit, and the directory checked out ("" for the whole tree).
+type CommitKey = (String, String, String);
 /// Slots by commit, and their use order (least recent first).
 type Slots = (HashMap<CommitKey, Slot>, Vec<CommitKey>);
 
@@ -64,7 +74,30 @@ impl CheckoutCache {
         access: &RepoAccess,
         sha: &str,
     ) -> Result<Checkout, CheckoutError> {
-        let key = (access.url.clone(), sha.to_owned());
+        self.slot(git, access, sha, "").await
+    }
+
+    /// The shared checkout of only the directory `subpath` of `sha`: a render of one
+    /// plain directory of a monorepo writes a few files, not the whole tree, for each
+    /// new commit. Check [`Checkout::is_self_contained`] before rendering from it.
+    pub async fn subtree(
+        &self,
+        git: &GitStore,
+        access: &RepoAccess,
+        sha: &str,
+        subpath: &str,
+    ) -> Result<Checkout, CheckoutError> {
+        self.slot(git, access, sha, subpath.trim_matches('/')).await
+    }
+
+    async fn slot(
+        &self,
+        git: &GitStore,
+        access: &RepoAccess,
+        sha: &str,
+        subpath: &str,
+    ) -> Result<Checkout, CheckoutError> {
+        let key = (access.url.clone(), sha.to_owned(), subpath.to_owned());
         let slot = {
             let mut guard = self.slots.lock();
             let (map, order) = &mut *guard;
@@ -83,8 +116,17 @@ impl CheckoutCache {
                     .prefix("tree-")
                     .tempdir_in(&self.dir)
                     .map_err(CheckoutError::Scratch)?;
-                git.checkout(access, sha, dir.path()).await?;
-                Ok::<_, CheckoutError>(Checkout(Arc::new(dir)))
+                let self_contained = if subpath.is_empty() {
+                    git.checkout(access, sha, dir.path()).await?;
+                    true
+                } else {
+                    git.checkout_subtree(access, sha, subpath, dir.path())
+                        .await?
+                };
+                Ok::<_, CheckoutError>(Checkout {
+                    dir: Arc::new(dir),
+                    self_contained,
+                })
             })
             .await;
         if checkout.is_err() {
@@ -107,7 +149,10 @@ impl CheckoutCache {
             .await
             .map_err(|e| CheckoutError::Scratch(std::io::Error::other(e)))?
             .map_err(CheckoutError::Scratch)?;
-        Ok(Checkout(Arc::new(dir)))
+        Ok(Checkout {
+            dir: Arc::new(dir),
+            self_contained: shared.self_contained,
+        })
     }
 }
 

@@ -296,6 +296,26 @@ impl GitStore {
             .await
     }
 
+    /// Materialises only the directory `subpath` of commit `sha` into `dest` (at
+    /// `subpath` under it). Returns whether that directory stands on its own (it exists
+    /// and holds no symlink or Jsonnet file that could reach outside it).
+    pub async fn checkout_subtree(
+        &self,
+        repo: &RepoAccess,
+        sha: &str,
+        subpath: &str,
+        dest: &Path,
+    ) -> Result<bool, GitError> {
+        let mirror = self.mirror(repo);
+        let id = self.commit_id(repo, &mirror, sha).await?;
+        let url = redact_url(&repo.url);
+        let (subpath, dest) = (subpath.to_owned(), dest.to_path_buf());
+        self.read(repo, &mirror, move |r| {
+            tree::checkout_subtree(r, &url, id, &subpath, &dest)
+        })
+        .await
+    }
+
     /// Directories of the tree at `sha` (paths relative to the root, sorted, no trailing
     /// slash, root excluded).
     pub async fn list_directories(

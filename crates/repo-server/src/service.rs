@@ -4,7 +4,7 @@
 //! write into it), within the parallelism limit.
 
 use crate::cache_key;
-use crate::checkouts::{CheckoutCache, CheckoutError};
+use crate::checkouts::{Checkout, CheckoutCache, CheckoutError};
 use crate::git::{GitError, GitStore, RepoAccess};
 use crate::metrics::RepoMetrics;
 use crate::render::{self, Limits, RenderError, RenderRequest, Tools, Tracking, TrackingMethod};
@@ -97,6 +97,8 @@ struct Inner {
     slots: Option<Semaphore>,
     metrics: RepoMetrics,
     checkouts: CheckoutCache,
+    /// Checkouts of single plain directories (many per commit, each small).
+    subtrees: CheckoutCache,
 }
 
 impl std::fmt::Debug for RepoService {
@@ -118,6 +120,7 @@ impl RepoService {
         let slots =
             (config.parallelism_limit > 0).then(|| Semaphore::new(config.parallelism_limit));
         let checkouts = CheckoutCache::new(config.scratch_dir.clone(), 16);
+        let subtrees = CheckoutCache::new(config.scratch_dir.clone(), 256);
         Self {
             inner: Arc::new(Inner {
                 git,
@@ -126,6 +129,7 @@ impl RepoService {
                 slots,
                 metrics,
                 checkouts,
+                subtrees,
             }),
         }
     }
@@ -239,6 +243,30 @@ impl RepoService {
         })
     }
 
+    /// The checkout to render `source` from: only its directory when that is a plain
+    /// directory standing on its own (a new commit of a monorepo then costs a few
+    /// files, not the whole tree), else the whole tree of the commit.
+    async fn checkout(
+        &self,
+        access: &RepoAccess,
+        sha: &str,
+        path: &str,
+        source: &ApplicationSource,
+    ) -> Result<Checkout, ServiceError> {
+        let (git, tools) = (&self.inner.git, &self.inner.config.tools);
+        if !path.trim_matches(['/', '.']).is_empty() && source.chart.is_none() {
+            let sub = self.inner.subtrees.subtree(git, access, sha, path).await?;
+            let plain = matches!(
+                render::detect_source_type(sub.path(), path, source, tools),
+                Ok(render::SourceType::Directory)
+            );
+            if plain && sub.is_self_contained() {
+                return Ok(sub);
+            }
+        }
+        Ok(self.inner.checkouts.shared(git, access, sha).await?)
+    }
+
     async fn render(
         &self,
         req: &ManifestRequest,
@@ -253,12 +281,8 @@ impl RepoService {
             None => None,
         };
         pending.dec();
-        let shared = self
-            .inner
-            .checkouts
-            .shared(&self.inner.git, access, sha)
-            .await?;
         let path = source.path.as_deref().unwrap_or_default();
+        let shared = self.checkout(access, sha, path, source).await?;
         // Kustomize edits and plugins write into the checkout: they get a private copy.
         let writes = matches!(
             render::detect_source_type(shared.path(), path, source, &self.inner.config.tools),

@@ -246,6 +246,52 @@ async fn git_checkout_materialises_each_commit() -> Result<()> {
 }
 
 #[tokio::test]
+async fn git_subtree_checkout_writes_one_directory() -> Result<()> {
+    let h = history()?;
+    let f = store()?;
+    let repo = access(&h.repo);
+    let dest = f.root.path().join("sub");
+    assert!(
+        f.store
+            .checkout_subtree(&repo, &h.second, "./apps/c/", &dest)
+            .await?
+    );
+    assert_eq!(
+        read(&dest.join("apps/c/deploy.yaml")),
+        "kind: Deployment\nname: c\n"
+    );
+    assert!(!dest.join("README.md").exists(), "only the directory");
+    assert!(!dest.join("apps/a").exists());
+    // Missing directories, `..` and directories with symlinks or Jsonnet do not stand
+    // on their own: the caller falls back to the whole tree.
+    assert!(
+        !f.store
+            .checkout_subtree(&repo, &h.second, "apps/b", &dest)
+            .await?
+    );
+    assert!(
+        !f.store
+            .checkout_subtree(&repo, &h.second, "apps/../apps/a", &dest)
+            .await?
+    );
+    assert!(
+        !f.store
+            .checkout_subtree(&repo, &h.second, "", &dest)
+            .await?,
+        "the root has a symlink"
+    );
+    h.repo
+        .write("apps/j/main.jsonnet", "import '../lib.libsonnet'\n")?;
+    let third = h.repo.commit("jsonnet")?;
+    assert!(
+        !f.store
+            .checkout_subtree(&repo, &third, "apps/j", &dest)
+            .await?
+    );
+    Ok(())
+}
+
+#[tokio::test]
 async fn git_lists_directories() -> Result<()> {
     let h = history()?;
     let f = store()?;

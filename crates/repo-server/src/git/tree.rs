@@ -136,7 +136,52 @@ pub(crate) fn checkout(
 ) -> Result<(), GitError> {
     clear_dir(dest)?;
     let root = commit_tree(repo, url, commit)?;
-    let mut stack: Vec<(PathBuf, ObjectId, usize)> = vec![(dest.to_path_buf(), root, 0)];
+    write_tree(repo, url, root, dest, 0).map(|_| ())
+}
+
+/// Writes only the directory `subpath` of `commit`'s tree into `dest` (at `subpath`
+/// under it, created if missing, emptied first). Returns whether that directory stands
+/// on its own: it exists, and nothing in it can reach outside (no symlinks, no Jsonnet,
+/// whose imports may). Otherwise the caller needs the whole tree.
+pub(crate) fn checkout_subtree(
+    repo: &gix::Repository,
+    url: &str,
+    commit: ObjectId,
+    subpath: &str,
+    dest: &Path,
+) -> Result<bool, GitError> {
+    clear_dir(dest)?;
+    let mut tree = commit_tree(repo, url, commit)?;
+    let mut dir = dest.to_path_buf();
+    for part in subpath.split('/').filter(|p| !p.is_empty() && *p != ".") {
+        if check_name(url, &dir, part.as_bytes()).is_err() {
+            // `..` and the like: the renderer judges such a path on the whole tree.
+            return Ok(false);
+        }
+        let found = read_tree(repo, url, tree)?
+            .into_iter()
+            .find(|e| e.name == part.as_bytes());
+        match found {
+            Some(entry) if entry.mode.is_tree() => tree = entry.id,
+            _ => return Ok(false),
+        }
+        dir = dir.join(part);
+    }
+    std::fs::create_dir_all(&dir).map_err(|source| write_error(&dir, source))?;
+    write_tree(repo, url, tree, &dir, 0)
+}
+
+/// Writes the entries of `tree` into the existing directory `dest`; returns whether no
+/// entry could reach outside it (see [`checkout_subtree`]).
+fn write_tree(
+    repo: &gix::Repository,
+    url: &str,
+    tree: ObjectId,
+    dest: &Path,
+    depth: usize,
+) -> Result<bool, GitError> {
+    let mut self_contained = true;
+    let mut stack: Vec<(PathBuf, ObjectId, usize)> = vec![(dest.to_path_buf(), tree, depth)];
     let mut visited = 0usize;
     while let Some((dir, tree, depth)) = stack.pop() {
         for entry in read_tree(repo, url, tree)? {
@@ -150,28 +195,42 @@ pub(crate) fn checkout(
                 std::fs::create_dir(&path).map_err(|source| write_error(&path, source))?;
                 stack.push((path, entry.id, depth + 1));
             } else if entry.mode.is_link() {
+                self_contained = false;
                 let target = read_blob(repo, url, entry.id)?;
                 std::os::unix::fs::symlink(OsStr::from_bytes(&target), &path)
                     .map_err(|source| write_error(&path, source))?;
             } else if entry.mode.is_blob() {
-                let data = read_blob(repo, url, entry.id)?;
-                let mode = if entry.mode.is_executable() {
-                    0o755
-                } else {
-                    0o644
-                };
-                let mut file = std::fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .mode(mode)
-                    .open(&path)
-                    .map_err(|source| write_error(&path, source))?;
-                file.write_all(&data)
-                    .map_err(|source| write_error(&path, source))?;
+                if entry.name.ends_with(b".jsonnet") || entry.name.ends_with(b".libsonnet") {
+                    self_contained = false;
+                }
+                write_blob(repo, url, &entry, &path)?;
             }
         }
     }
-    Ok(())
+    Ok(self_contained)
+}
+
+/// Writes one blob entry as a new file with its mode.
+fn write_blob(
+    repo: &gix::Repository,
+    url: &str,
+    entry: &Entry,
+    path: &Path,
+) -> Result<(), GitError> {
+    let data = read_blob(repo, url, entry.id)?;
+    let mode = if entry.mode.is_executable() {
+        0o755
+    } else {
+        0o644
+    };
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+        .map_err(|source| write_error(path, source))?;
+    file.write_all(&data)
+        .map_err(|source| write_error(path, source))
 }
 
 /// Directories of the tree of `commit`, relative, sorted, without the root.
