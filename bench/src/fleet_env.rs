@@ -259,6 +259,15 @@ impl FleetEnv {
         scrape(addr).await
     }
 
+    /// Telemetry address of controller `index`.
+    pub fn controller_addr(&self, index: usize) -> anyhow::Result<SocketAddr> {
+        Ok(self
+            .controllers
+            .get(index)
+            .context("no such controller")?
+            .metrics_addr())
+    }
+
     /// Creates Applications `0..apps`.
     pub async fn create_apps(&self, apps: usize, concurrency: usize) -> anyhow::Result<()> {
         let api: Api<Application> = Api::namespaced(self.mgmt.clone(), NAMESPACE);
@@ -365,17 +374,33 @@ impl FleetEnv {
 
 /// The body of `GET http://addr/metrics`, bounded to 10 seconds.
 pub async fn scrape(addr: SocketAddr) -> anyhow::Result<String> {
+    http10(addr, "GET /metrics").await
+}
+
+/// `POST /api/v1/refresh` on a controller's telemetry address: a normal refresh of every
+/// app it holds; how many it queued.
+pub async fn post_refresh(addr: SocketAddr) -> anyhow::Result<u64> {
+    let body = http10(addr, "POST /api/v1/refresh").await?;
+    let v: serde_json::Value =
+        serde_json::from_str(&body).with_context(|| format!("refresh answer {body:?}"))?;
+    v.get("queued")
+        .and_then(serde_json::Value::as_u64)
+        .with_context(|| format!("refresh answer {body:?}"))
+}
+
+/// One HTTP/1.0 request (`METHOD /path`) without a body; the response body.
+async fn http10(addr: SocketAddr, request: &str) -> anyhow::Result<String> {
     let fetch = async {
         let mut s = tokio::net::TcpStream::connect(addr).await?;
-        s.write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
-            .await?;
+        let head = format!("{request} HTTP/1.0\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n");
+        s.write_all(head.as_bytes()).await?;
         let mut buf = Vec::new();
         s.read_to_end(&mut buf).await?;
         anyhow::Ok(String::from_utf8_lossy(&buf).into_owned())
     };
     let text = tokio::time::timeout(Duration::from_secs(10), fetch)
         .await
-        .with_context(|| format!("reading {addr}/metrics timed out"))??;
+        .with_context(|| format!("{request} on {addr} timed out"))??;
     Ok(text
         .split_once("\r\n\r\n")
         .map_or(text.as_str(), |(_, body)| body)

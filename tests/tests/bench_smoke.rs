@@ -89,6 +89,8 @@ async fn scale_smoke() -> anyhow::Result<()> {
 async fn steady_smoke() -> anyhow::Result<()> {
     let json = run(Scenario::Steady, "steady_refresh_s").await?;
     assert_eq!(metric(&json, "refresh_pending_apps"), 0.0);
+    // Each controller's refresh endpoint queues the apps it holds: every app once.
+    assert_eq!(metric(&json, "refresh_queued_apps"), 20.0);
     assert_eq!(
         metric(&json, "cluster_writes"),
         0.0,

@@ -211,6 +211,7 @@ impl Controller {
             metrics,
             inflight: Mutex::new(HashMap::new()),
             hard_refresh: Mutex::new(HashMap::new()),
+            refresh_requests: Default::default(),
             fence,
         });
         let mut tasks = vec![
@@ -258,6 +259,11 @@ impl Controller {
     /// The effective settings (flags merged with argocd-cmd-params-cm / argocd-cm).
     pub fn settings(&self) -> &ControllerSettings {
         &self.shared.settings
+    }
+
+    /// A handle for the refresh endpoint.
+    pub fn refresh_handle(&self) -> crate::refresh_requests::RefreshHandle {
+        crate::refresh_requests::RefreshHandle(Arc::downgrade(&self.shared))
     }
 
     /// Requests a refresh of every app (e.g. after the set of owned units changed).

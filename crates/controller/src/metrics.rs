@@ -8,7 +8,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
-use prometheus::{CounterVec, GaugeVec, HistogramOpts, HistogramVec, Opts, Registry};
+use prometheus::{CounterVec, GaugeVec, HistogramOpts, HistogramVec, IntGauge, Opts, Registry};
 
 /// Labels of `argocd_app_info`, in order.
 const INFO_LABELS: &[&str] = &[
@@ -63,6 +63,7 @@ pub struct ControllerMetrics {
     k8s_requests: CounterVec,
     conditions: GaugeVec,
     orphaned: GaugeVec,
+    refresh_pending: IntGauge,
     exported: Mutex<HashMap<(String, String), Exported>>,
 }
 
@@ -126,6 +127,11 @@ impl ControllerMetrics {
             ),
             &["namespace", "name", "project"],
         )?;
+        let refresh_pending = IntGauge::new(
+            "keelson_app_refresh_requests_pending",
+            "Apps whose refresh was requested through the refresh endpoint and not yet done.",
+        )?;
+        registry.register(Box::new(refresh_pending.clone()))?;
         registry.register(Box::new(app_info.clone()))?;
         registry.register(Box::new(reconcile.clone()))?;
         registry.register(Box::new(sync_total.clone()))?;
@@ -141,8 +147,15 @@ impl ControllerMetrics {
             k8s_requests,
             conditions,
             orphaned,
+            refresh_pending,
             exported: Mutex::new(HashMap::new()),
         }))
+    }
+
+    /// Sets how many requested refreshes are not done yet.
+    pub fn set_refresh_pending(&self, pending: usize) {
+        self.refresh_pending
+            .set(i64::try_from(pending).unwrap_or(i64::MAX));
     }
 
     /// Records one reconcile's duration.

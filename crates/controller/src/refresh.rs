@@ -41,6 +41,10 @@ pub async fn refresh_app(shared: &Arc<Shared>, key: &AppKey) {
 }
 
 async fn refresh(shared: &Arc<Shared>, key: &AppKey) {
+    let (asked, pending) = shared.refresh_requests.take(key);
+    if asked {
+        shared.metrics.set_refresh_pending(pending);
+    }
     let (ns, name) = split_key(key);
     let Some(app) = shared.app(key) else {
         shared.metrics.remove_app(ns, name);
@@ -68,7 +72,7 @@ async fn refresh(shared: &Arc<Shared>, key: &AppKey) {
         || hard_resync_due(shared, &app);
     let cache = if hard {
         CacheUse::Nothing
-    } else if requested.is_some() {
+    } else if requested.is_some() || asked {
         CacheUse::LatestRevision
     } else {
         CacheUse::All

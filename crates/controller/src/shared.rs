@@ -66,6 +66,8 @@ pub struct Shared {
     pub metrics: Arc<ControllerMetrics>,
     /// Operations being executed by this controller.
     pub inflight: Mutex<HashMap<AppKey, InFlight>>,
+    /// Apps whose refresh was requested through the refresh endpoint.
+    pub refresh_requests: crate::refresh_requests::RefreshRequests,
     /// Apps for which a hard refresh (no manifest cache) was requested.
     pub hard_refresh: Mutex<HashMap<AppKey, ()>>,
     /// Decides whether this replica may work on an app (sharding).

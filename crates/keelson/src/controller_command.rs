@@ -69,7 +69,8 @@ pub struct ControllerArgs {
     /// Time budget of one repo-server call.
     #[arg(long, env = "ARGOCD_APPLICATION_CONTROLLER_REPO_SERVER_TIMEOUT_SECONDS", default_value = "60s", value_parser = humantime::parse_duration)]
     pub repo_server_timeout: Duration,
-    /// Address of /metrics, /healthz and /readyz.
+    /// Address of /metrics, /healthz, /readyz and `POST /api/v1/refresh[?repo=URL]` (a
+    /// normal refresh of every app held, or of one repository's apps, without writes).
     #[arg(
         long,
         env = "KEELSON_CONTROLLER_METRICS_LISTEN",
@@ -142,8 +143,15 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
         (pool, None)
     };
     let readiness = Readiness::default();
-    let telemetry =
-        keelson_telemetry::serve(args.metrics_listen, registry.clone(), readiness.clone()).await?;
+    // `POST /api/v1/refresh` beside /metrics; it answers once the controller started.
+    let refresh_slot = keelson_controller::RefreshSlot::default();
+    let telemetry = keelson_telemetry::serve_with(
+        args.metrics_listen,
+        registry.clone(),
+        readiness.clone(),
+        keelson_controller::refresh_router(refresh_slot.clone()),
+    )
+    .await?;
     let (ownership, fence) = args.fleet.fence();
     let mut controller = Controller::start(ControllerConfig {
         settings: args.settings(),
@@ -154,6 +162,8 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
     })
     .await
     .context("starting the controller")?;
+    // Set once, just after start: it cannot have been set before.
+    let _ = refresh_slot.set(controller.refresh_handle());
     let fleet = match ownership {
         Some(ownership) => Some(
             crate::fleet_args::start(&args.fleet, ownership, &mut controller, client, &registry)

@@ -11,6 +11,7 @@
 //! Mirrors are keyed by the normalised URL only, as in Argo CD: a commit already in the
 //! mirror can be read by any request for that URL, whichever credentials it carries.
 
+mod big_trees;
 mod cli;
 mod error;
 mod mirror;
@@ -152,6 +153,8 @@ pub struct GitStore {
 
 struct Inner {
     config: GitConfig,
+    /// Indexes of big trees (monorepo roots) for finding one directory.
+    big_trees: Arc<big_trees::BigTrees>,
     cli: cli::GitCli,
     tmp_dir: PathBuf,
     mirrors: parking_lot::Mutex<HashMap<String, Arc<Mirror>>>,
@@ -187,6 +190,7 @@ impl GitStore {
         Ok(GitStore {
             inner: Arc::new(Inner {
                 config,
+                big_trees: Arc::default(),
                 cli,
                 tmp_dir,
                 mirrors: parking_lot::Mutex::new(HashMap::new()),
@@ -310,8 +314,9 @@ impl GitStore {
         let id = self.commit_id(repo, &mirror, sha).await?;
         let url = redact_url(&repo.url);
         let (subpath, dest) = (subpath.to_owned(), dest.to_path_buf());
+        let big = self.inner.big_trees.clone();
         self.read(repo, &mirror, move |r| {
-            tree::checkout_subtree(r, &url, id, &subpath, &dest)
+            tree::checkout_subtree(r, &url, id, &subpath, &dest, &big)
         })
         .await
     }

@@ -67,6 +67,16 @@ pub async fn serve(
     registry: Registry,
     readiness: Readiness,
 ) -> Result<TelemetryServer, TelemetryError> {
+    serve_with(addr, registry, readiness, Router::new()).await
+}
+
+/// Like [`serve`], with the process's own `routes` beside the telemetry ones.
+pub async fn serve_with(
+    addr: SocketAddr,
+    registry: Registry,
+    readiness: Readiness,
+    routes: Router,
+) -> Result<TelemetryServer, TelemetryError> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| TelemetryError::Bind { addr, source })?;
@@ -80,7 +90,8 @@ pub async fn serve(
         .with_state(AppState {
             registry,
             readiness,
-        });
+        })
+        .merge(routes);
     let task = tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
             tracing::warn!(error = %e, "telemetry server stopped");

@@ -5,7 +5,7 @@
 mod endpoints;
 mod tracing_setup;
 
-pub use endpoints::{Readiness, TelemetryError, TelemetryServer, serve};
+pub use endpoints::{Readiness, TelemetryError, TelemetryServer, serve, serve_with};
 pub use prometheus::Registry;
 pub use tracing_setup::{
     OTLP_TRACES_PATH, TracingError, TracingGuard, TracingSettings, init_tracing, otlp_traces_url,

@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use gix::hash::ObjectId;
 use gix::objs::tree::EntryMode;
 
+use super::big_trees::{self, BigTrees, TreeIndex};
 use super::error::GitError;
 
 /// Most tree entries one walk visits.
@@ -149,6 +150,7 @@ pub(crate) fn checkout_subtree(
     commit: ObjectId,
     subpath: &str,
     dest: &Path,
+    big: &BigTrees,
 ) -> Result<bool, GitError> {
     clear_dir(dest)?;
     let mut tree = commit_tree(repo, url, commit)?;
@@ -158,17 +160,41 @@ pub(crate) fn checkout_subtree(
             // `..` and the like: the renderer judges such a path on the whole tree.
             return Ok(false);
         }
-        let found = read_tree(repo, url, tree)?
-            .into_iter()
-            .find(|e| e.name == part.as_bytes());
-        match found {
-            Some(entry) if entry.mode.is_tree() => tree = entry.id,
+        match child(repo, url, tree, part.as_bytes(), big)? {
+            Some((mode, id)) if mode.is_tree() => tree = id,
             _ => return Ok(false),
         }
         dir = dir.join(part);
     }
     std::fs::create_dir_all(&dir).map_err(|source| write_error(&dir, source))?;
     write_tree(repo, url, tree, &dir, 0)
+}
+
+/// The entry `name` of tree `id`, through the index of big trees.
+fn child(
+    repo: &gix::Repository,
+    url: &str,
+    id: ObjectId,
+    name: &[u8],
+    big: &BigTrees,
+) -> Result<Option<(EntryMode, ObjectId)>, GitError> {
+    if let Some(index) = big.get(&id) {
+        return Ok(index.get(name).copied());
+    }
+    let entries = read_tree(repo, url, id)?;
+    if entries.len() < big_trees::MIN_ENTRIES {
+        return Ok(entries
+            .into_iter()
+            .find(|e| e.name == name)
+            .map(|e| (e.mode, e.id)));
+    }
+    let index: TreeIndex = entries
+        .into_iter()
+        .map(|e| (e.name, (e.mode, e.id)))
+        .collect();
+    let found = index.get(name).copied();
+    big.put(id, std::sync::Arc::new(index));
+    Ok(found)
 }
 
 /// Writes the entries of `tree` into the existing directory `dest`; returns whether no

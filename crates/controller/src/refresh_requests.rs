@@ -1,0 +1,133 @@
+//! Refreshes requested without writing to the Applications: `POST /api/v1/refresh`
+//! (optionally `?repo=<url>`) on the controller's telemetry address queues a normal
+//! refresh (branches resolved afresh) of every app it holds — of the apps of that
+//! repository, if given — as a Git webhook would want, without the 50,000 annotation
+//! writes (and their watch events) that the `argocd.argoproj.io/refresh` annotation costs
+//! the API server at fleet scale. `keelson_app_refresh_requests_pending` counts the
+//! requested refreshes not done yet.
+
+use std::collections::HashSet;
+use std::sync::{Arc, OnceLock, Weak};
+
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::post;
+use keelson_model::repo_secret::normalize_repo_url;
+use parking_lot::Mutex;
+use serde::Deserialize;
+
+use crate::shared::{AppKey, Shared, app_key};
+
+/// Apps whose refresh was requested and has not started yet.
+#[derive(Debug, Default)]
+pub struct RefreshRequests {
+    asked: Mutex<HashSet<AppKey>>,
+}
+
+impl RefreshRequests {
+    /// Marks `keys` as asked; returns how many are pending now.
+    pub fn ask(&self, keys: impl IntoIterator<Item = AppKey>) -> usize {
+        let mut asked = self.asked.lock();
+        asked.extend(keys);
+        asked.len()
+    }
+
+    /// Takes the mark of `key` (its refresh is starting); whether it was asked, and how
+    /// many are still pending.
+    pub fn take(&self, key: &AppKey) -> (bool, usize) {
+        let mut asked = self.asked.lock();
+        (asked.remove(key), asked.len())
+    }
+}
+
+/// Asks a running controller for refreshes (the endpoint's view of it).
+#[derive(Debug, Clone)]
+pub struct RefreshHandle(pub(crate) Weak<Shared>);
+
+impl RefreshHandle {
+    /// Queues a normal refresh of every app this replica holds, or of those with a source
+    /// in `repo`; returns how many were queued (0 once the controller stopped).
+    pub fn request(&self, repo: Option<&str>) -> usize {
+        let Some(shared) = self.0.upgrade() else {
+            return 0;
+        };
+        let wanted = repo.map(normalize_repo_url);
+        let keys: Vec<AppKey> = shared
+            .apps
+            .state()
+            .iter()
+            .filter(|app| held(&shared, app))
+            .filter(|app| {
+                wanted.as_ref().is_none_or(|w| {
+                    app.spec
+                        .effective_sources()
+                        .iter()
+                        .any(|s| normalize_repo_url(&s.repo_url) == *w)
+                })
+            })
+            .map(|app| {
+                app_key(
+                    app.metadata.namespace.as_deref().unwrap_or_default(),
+                    app.metadata.name.as_deref().unwrap_or_default(),
+                )
+            })
+            .collect();
+        let queued = keys.len();
+        let pending = shared.refresh_requests.ask(keys.iter().cloned());
+        shared.metrics.set_refresh_pending(pending);
+        for key in keys {
+            shared.refresh_queue.add(key);
+        }
+        tracing::info!(queued, repo = repo.unwrap_or_default(), "refresh requested");
+        queued
+    }
+}
+
+/// Whether this replica works on `app` (apps whose destination does not resolve are
+/// refreshed, to report that).
+fn held(shared: &Shared, app: &keelson_model::Application) -> bool {
+    let key = app_key(
+        app.metadata.namespace.as_deref().unwrap_or_default(),
+        app.metadata.name.as_deref().unwrap_or_default(),
+    );
+    shared
+        .clusters
+        .resolve(&app.spec.destination)
+        .map_or(true, |d| shared.fence.owns(&d.server, &key))
+}
+
+/// Where the endpoint finds the controller once it has started.
+pub type RefreshSlot = Arc<OnceLock<RefreshHandle>>;
+
+#[derive(Debug, Deserialize)]
+struct RefreshQuery {
+    repo: Option<String>,
+}
+
+/// The `POST /api/v1/refresh` route; answers 503 until the controller is in `slot`.
+pub fn router(slot: RefreshSlot) -> Router {
+    Router::new()
+        .route("/api/v1/refresh", post(refresh))
+        .with_state(slot)
+}
+
+async fn refresh(
+    State(slot): State<RefreshSlot>,
+    Query(query): Query<RefreshQuery>,
+) -> impl IntoResponse {
+    match slot.get() {
+        Some(handle) => {
+            let queued = handle.request(query.repo.as_deref().filter(|r| !r.is_empty()));
+            (
+                StatusCode::ACCEPTED,
+                axum::Json(serde_json::json!({ "queued": queued })),
+            )
+        }
+        None => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(serde_json::json!({ "error": "the controller is starting" })),
+        ),
+    }
+}
