@@ -378,9 +378,13 @@ pub async fn scrape(addr: SocketAddr) -> anyhow::Result<String> {
 }
 
 /// `POST /api/v1/refresh` on a controller's telemetry address: a normal refresh of every
-/// app it holds; how many it queued.
-pub async fn post_refresh(addr: SocketAddr) -> anyhow::Result<u64> {
-    let body = http10(addr, "POST /api/v1/refresh").await?;
+/// app it holds (of those with a source in `repo`, if given); how many it queued.
+pub async fn post_refresh(addr: SocketAddr, repo: Option<&str>) -> anyhow::Result<u64> {
+    let request = match repo {
+        Some(url) => format!("POST /api/v1/refresh?repo={}", urlencoding::encode(url)),
+        None => "POST /api/v1/refresh".to_owned(),
+    };
+    let body = http10(addr, &request).await?;
     let v: serde_json::Value =
         serde_json::from_str(&body).with_context(|| format!("refresh answer {body:?}"))?;
     v.get("queued")

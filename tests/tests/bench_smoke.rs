@@ -113,6 +113,7 @@ async fn failover_smoke() -> anyhow::Result<()> {
     let json = run(Scenario::Failover, "failover_s").await?;
     assert!(metric(&json, "moved_apps") > 0.0);
     assert_eq!(metric(&json, "failover_pending_apps"), 0.0);
+    assert_eq!(metric(&json, "failover_uncompared_apps"), 0.0);
     assert!(metric(&json, "apply_log_writes") > 0.0);
     assert_eq!(metric(&json, "double_work_incidents"), 0.0);
     Ok(())

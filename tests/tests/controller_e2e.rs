@@ -1591,3 +1591,79 @@ async fn kill_mid_operation(env: &mut Env) -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+// ---------------------------------------------------------------- refresh endpoint
+
+/// `POST /api/v1/refresh[?repo=URL]` with repo-servers that cache branch resolutions
+/// for 10 minutes and a controller that would not resync for 10 minutes: the apps of
+/// that repository (and only those) see a commit pushed before the request, through
+/// either repo-server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_endpoint_sees_commits_pushed_before_it() {
+    let env = Env::start(EnvOptions {
+        repo_servers: 2,
+        repo_server_args: ["--revision-cache-ttl", "10m"].map(String::from).to_vec(),
+        controller_args: ["--app-resync", "600s", "--app-resync-jitter", "1s"]
+            .map(String::from)
+            .to_vec(),
+        label: "refresh-endpoint",
+        ..EnvOptions::default()
+    })
+    .await
+    .unwrap();
+    if let Err(e) = refresh_endpoint(&env).await {
+        panic!(
+            "refresh endpoint: {e:#}\n--- controller log tail:\n{}",
+            env.controller_log(40)
+        );
+    }
+}
+
+async fn refresh_endpoint(env: &Env) -> anyhow::Result<()> {
+    let (dest, ns) = (Dest::Sim(0), "refresh");
+    let (changed, other) = (Fixture::new()?, Fixture::new()?);
+    let mut shas = Vec::new();
+    for fx in [&changed, &other] {
+        shas.push(fx.commit(&[("app/cm.yaml", cm_yaml("cm", "one", &[]))], &[], "v1")?);
+    }
+    let names = ["refresh-a", "refresh-b", "refresh-other"];
+    for (name, fx) in names.iter().zip([&changed, &changed, &other]) {
+        let target = format!("{ns}-{name}");
+        env.namespace(dest, &target).await?;
+        let server = env.server(dest);
+        let policy = json!({"automated": {}});
+        env.create_app(app_manifest(name, &fx.url(), "app", &server, &target, policy))
+            .await?;
+    }
+    for (name, sha) in names.iter().zip([&shas[0], &shas[0], &shas[1]]) {
+        env.wait_app(name, "Synced+Healthy at the first commit", SYNC_WAIT, |a| {
+            synced_healthy(a) && sync_revision(a) == sha
+        })
+        .await?;
+    }
+    let sha2 = changed.commit(&[("app/cm.yaml", cm_yaml("cm", "two", &[]))], &[], "v2")?;
+    // Without a request, the cached branch resolution hides the commit.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let before = env.app(names[0]).await?.context("app vanished")?;
+    ensure!(
+        sync_revision(&before) == shas[0],
+        "the commit was seen without a refresh request: {}",
+        brief(&before)
+    );
+    let addr = env.controller.metrics_addr();
+    let queued = keelson_bench::fleet_env::post_refresh(addr, Some(&changed.url())).await?;
+    ensure!(queued == 2, "queued {queued} apps for the changed repository");
+    for name in &names[..2] {
+        env.wait_app(name, "Synced+Healthy at the pushed commit", SYNC_WAIT, |a| {
+            synced_healthy(a) && sync_revision(a) == sha2
+        })
+        .await?;
+        let cm = env.config_map(dest, &format!("{ns}-{name}"), "cm").await?;
+        ensure!(data_key(&cm).as_deref() == Some("two"), "{name}: cm not updated: {cm:?}");
+    }
+    let other_app = env.app(names[2]).await?.context("app vanished")?;
+    ensure!(sync_revision(&other_app) == shas[1], "the other repository's app moved");
+    let all = keelson_bench::fleet_env::post_refresh(addr, None).await?;
+    ensure!(all == 3, "a refresh without a repository queued {all} of 3 apps");
+    Ok(())
+}

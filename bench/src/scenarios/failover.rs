@@ -1,9 +1,12 @@
 //! `failover`: a fleet of N ≥ 2 controllers over Kubernetes Leases, each writing an
-//! apply log. After the scale phase, the replica holding the most units is killed with SIGKILL and at once a
-//! commit changes every app of the units it held; failover time runs from the kill
-//! until every one of those apps is Synced and Healthy at that commit (a survivor must
-//! take the units over and refresh them). Double work comes from the apply logs: writes
-//! of two replicas to one unit in overlapping time intervals (must be 0).
+//! apply log. After the scale phase, the replica holding the most units is killed with
+//! SIGKILL and at once a commit changes every app of the units it held, so that a
+//! survivor's reconcile of each of them shows in its status. `failover_s` (the issue's
+//! "every moved unit reconciled again") runs from the kill until a survivor has compared
+//! every one of those apps at that commit; `failover_synced_s` until every one is also
+//! Synced and Healthy there (the survivors synced them); `takeover_s` until no claim
+//! names the killed replica. Double work comes from the apply logs: writes of two
+//! replicas to one unit in overlapping time intervals (must be 0).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -76,8 +79,19 @@ pub async fn run(config: &Config) -> anyhow::Result<BenchResult> {
         config.timeout,
     ));
     let sha = inst.env.commit_change(moved.iter().copied(), "failover")?;
-    let pending = wait_moved(&inst, &moved, &sha, config.timeout).await?;
-    result.metric("failover_s", killed.elapsed().as_secs_f64());
+    let (compared, synced) = tokio::join!(
+        finished(wait_moved(&inst, &moved, config.timeout, |a| {
+            compared_at(a, &sha)
+        })),
+        finished(wait_moved(&inst, &moved, config.timeout, |a| {
+            is_done_at(a, &sha)
+        })),
+    );
+    let (not_compared, compared_at_instant) = (compared.0?, compared.1);
+    let (pending, synced_at_instant) = (synced.0?, synced.1);
+    result.metric("failover_s", (compared_at_instant - killed).as_secs_f64());
+    result.metric("failover_uncompared_apps", not_compared as u64);
+    result.metric("failover_synced_s", (synced_at_instant - killed).as_secs_f64());
     match takeover.await? {
         Some(at) => result.metric("takeover_s", (at - killed).as_secs_f64()),
         None => result.metric("takeover_s", config.timeout.as_secs_f64()),
@@ -91,8 +105,24 @@ pub async fn run(config: &Config) -> anyhow::Result<BenchResult> {
     target(&mut result, "failover_s_max", lease + 5.0);
     target(&mut result, "takeover_s_max", lease + 5.0);
     target(&mut result, "double_work_incidents_max", 0);
+    target(&mut result, "failover_uncompared_apps_max", 0);
     target(&mut result, "failover_pending_apps_max", 0);
     Ok(result)
+}
+
+/// Awaits `wait` and notes when it ended.
+async fn finished<T>(wait: impl Future<Output = T>) -> (T, Instant) {
+    let out = wait.await;
+    (out, Instant::now())
+}
+
+/// Whether `app`'s status was last compared at `revision` (whatever its sync status).
+fn compared_at(app: &keelson_model::Application, revision: &str) -> bool {
+    app.status
+        .as_ref()
+        .and_then(|s| s.sync.as_ref())
+        .and_then(|s| s.revision.as_deref())
+        == Some(revision)
 }
 
 /// Whether claim `unit` (a unit id `server[#i/k]` or its object-name form
@@ -152,16 +182,16 @@ async fn wait_taken_over(
     None
 }
 
-/// Watches until every app of `moved` is done at `sha`; returns how many are not.
+/// Watches until every app of `moved` satisfies `reached`; returns how many do not.
 async fn wait_moved(
     inst: &Installation,
     moved: &[usize],
-    sha: &str,
     timeout: Duration,
+    reached: impl Fn(&keelson_model::Application) -> bool,
 ) -> anyhow::Result<usize> {
     let wanted: BTreeSet<String> = moved.iter().map(|i| format!("app-{i:05}")).collect();
     let arrived = |a: &keelson_model::Application| {
-        a.metadata.name.as_ref().is_some_and(|n| wanted.contains(n)) && is_done_at(a, sha)
+        a.metadata.name.as_ref().is_some_and(|n| wanted.contains(n)) && reached(a)
     };
     let progress = inst.env.wait_apps(arrived, wanted.len(), timeout).await?;
     Ok(wanted.len().saturating_sub(progress.done))

@@ -30,7 +30,7 @@ pub async fn run(config: &Config) -> anyhow::Result<BenchResult> {
     let started = Instant::now();
     let mut queued = 0;
     for i in 0..inst.env.controllers.len() {
-        queued += post_refresh(inst.env.controller_addr(i)?).await?;
+        queued += post_refresh(inst.env.controller_addr(i)?, None).await?;
     }
     result.metric("refresh_requested_s", started.elapsed().as_secs_f64());
     result.metric("refresh_queued_apps", queued);

@@ -107,10 +107,14 @@ pub struct RefsFreshness {
 impl RefsFreshness {
     /// Notes that a request resolving `repo_url`'s branches now is about to be sent.
     fn asking_now(&self, repo_url: &str) {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-        self.asked.lock().insert(normalize_repo_url(repo_url), now);
+        self.listed_at_least(repo_url, now_unix_ms());
+    }
+
+    /// Raises the floor of `repo_url` to `at_unix_ms` (a refresh asked at that time).
+    fn listed_at_least(&self, repo_url: &str, at_unix_ms: u64) {
+        let mut asked = self.asked.lock();
+        let floor = asked.entry(normalize_repo_url(repo_url)).or_default();
+        *floor = (*floor).max(at_unix_ms);
     }
 
     /// The floor for cached branch resolutions of `repo_url` (0: none).
@@ -121,6 +125,13 @@ impl RefsFreshness {
             .copied()
             .unwrap_or(0)
     }
+}
+
+/// Now, in Unix milliseconds (0 before 1970).
+pub(crate) fn now_unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// `namespace/name` of a Secret.
@@ -153,6 +164,11 @@ pub enum CacheUse {
     /// Branches and tags resolved against the remote now, manifests cached per commit:
     /// a normal refresh someone asked for, which must see a commit pushed a moment ago.
     LatestRevision,
+    /// Branches and tags resolved by an ls-remote that started at or after this time
+    /// (Unix milliseconds), manifests cached per commit: a refresh asked of many apps at
+    /// once (`POST /api/v1/refresh`), which must see every commit pushed before it was
+    /// asked, and whose apps share one ls-remote per repo-server instead of one each.
+    ListedAfter(u64),
     /// Nothing cached: a hard refresh.
     Nothing,
 }
@@ -220,11 +236,16 @@ pub async fn fetch_desired(
             .cloned()
             .or_else(|| source.target_revision.clone())
             .unwrap_or_default();
-        let refs_listed_after_unix_ms = if ctx.cache == CacheUse::All {
-            ctx.freshness.floor(&source.repo_url)
-        } else {
-            ctx.freshness.asking_now(&source.repo_url);
-            0
+        let refs_listed_after_unix_ms = match ctx.cache {
+            CacheUse::All => ctx.freshness.floor(&source.repo_url),
+            CacheUse::ListedAfter(at) => {
+                ctx.freshness.listed_at_least(&source.repo_url, at);
+                ctx.freshness.floor(&source.repo_url)
+            }
+            CacheUse::LatestRevision | CacheUse::Nothing => {
+                ctx.freshness.asking_now(&source.repo_url);
+                0
+            }
         };
         let source_json = serde_json::to_string(source)
             .map_err(|source| ManifestError::EncodeSource { index, source })?;
@@ -242,7 +263,7 @@ pub async fn fetch_desired(
             kube_version: ctx.kube_version.to_owned(),
             api_versions: Vec::new(),
             no_cache: ctx.cache == CacheUse::Nothing,
-            no_revision_cache: ctx.cache != CacheUse::All,
+            no_revision_cache: matches!(ctx.cache, CacheUse::LatestRevision | CacheUse::Nothing),
             manifest_generate_paths: generate_paths.clone(),
             project: app.spec.project_or_default().to_owned(),
             refs_listed_after_unix_ms,

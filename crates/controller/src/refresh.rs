@@ -42,7 +42,7 @@ pub async fn refresh_app(shared: &Arc<Shared>, key: &AppKey) {
 
 async fn refresh(shared: &Arc<Shared>, key: &AppKey) {
     let (asked, pending) = shared.refresh_requests.take(key);
-    if asked {
+    if asked.is_some() {
         shared.metrics.set_refresh_pending(pending);
     }
     let (ns, name) = split_key(key);
@@ -72,8 +72,10 @@ async fn refresh(shared: &Arc<Shared>, key: &AppKey) {
         || hard_resync_due(shared, &app);
     let cache = if hard {
         CacheUse::Nothing
-    } else if requested.is_some() || asked {
+    } else if requested.is_some() {
         CacheUse::LatestRevision
+    } else if let Some(at) = asked {
+        CacheUse::ListedAfter(at)
     } else {
         CacheUse::All
     };

@@ -3,10 +3,11 @@
 //! refresh (branches resolved afresh) of every app it holds — of the apps of that
 //! repository, if given — as a Git webhook would want, without the 50,000 annotation
 //! writes (and their watch events) that the `argocd.argoproj.io/refresh` annotation costs
-//! the API server at fleet scale. `keelson_app_refresh_requests_pending` counts the
-//! requested refreshes not done yet.
+//! the API server at fleet scale. Each app's refresh resolves branches by an ls-remote
+//! that started after the request arrived, shared by every app asked at once.
+//! `keelson_app_refresh_requests_pending` counts the requested refreshes not done yet.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::{Arc, OnceLock, Weak};
 
 use axum::Router;
@@ -18,29 +19,35 @@ use keelson_model::repo_secret::normalize_repo_url;
 use parking_lot::Mutex;
 use serde::Deserialize;
 
+use crate::manifests::now_unix_ms;
 use crate::shared::{AppKey, Shared, app_key};
 
-/// Apps whose refresh was requested and has not started yet.
+/// Apps whose refresh was requested and has not started yet, with when it was last
+/// requested (Unix milliseconds).
 #[derive(Debug, Default)]
 pub struct RefreshRequests {
-    asked: Mutex<HashSet<AppKey>>,
+    asked: Mutex<HashMap<AppKey, u64>>,
 }
 
 impl RefreshRequests {
-    /// Marks `keys` as asked; returns how many are pending now.
-    pub fn ask(&self, keys: impl IntoIterator<Item = AppKey>) -> usize {
+    /// Marks `keys` as asked at `at_unix_ms`; returns how many are pending now.
+    pub fn ask(&self, keys: impl IntoIterator<Item = AppKey>, at_unix_ms: u64) -> usize {
         let mut asked = self.asked.lock();
-        asked.extend(keys);
+        for key in keys {
+            let at = asked.entry(key).or_default();
+            *at = (*at).max(at_unix_ms);
+        }
         asked.len()
     }
 
-    /// Takes the mark of `key` (its refresh is starting); whether it was asked, and how
-    /// many are still pending.
-    pub fn take(&self, key: &AppKey) -> (bool, usize) {
+    /// Takes the mark of `key` (its refresh is starting): when it was asked, if it was,
+    /// and how many are still pending.
+    pub fn take(&self, key: &AppKey) -> (Option<u64>, usize) {
         let mut asked = self.asked.lock();
         (asked.remove(key), asked.len())
     }
 }
+
 
 /// Asks a running controller for refreshes (the endpoint's view of it).
 #[derive(Debug, Clone)]
@@ -53,6 +60,7 @@ impl RefreshHandle {
         let Some(shared) = self.0.upgrade() else {
             return 0;
         };
+        let at = now_unix_ms();
         let wanted = repo.map(normalize_repo_url);
         let keys: Vec<AppKey> = shared
             .apps
@@ -75,7 +83,7 @@ impl RefreshHandle {
             })
             .collect();
         let queued = keys.len();
-        let pending = shared.refresh_requests.ask(keys.iter().cloned());
+        let pending = shared.refresh_requests.ask(keys.iter().cloned(), at);
         shared.metrics.set_refresh_pending(pending);
         for key in keys {
             shared.refresh_queue.add(key);
@@ -129,5 +137,26 @@ async fn refresh(
             StatusCode::SERVICE_UNAVAILABLE,
             axum::Json(serde_json::json!({ "error": "the controller is starting" })),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RefreshRequests;
+    use crate::shared::AppKey;
+
+    fn key(s: &str) -> AppKey {
+        AppKey::from(s)
+    }
+
+    #[test]
+    fn a_request_keeps_the_latest_ask_time_until_taken() {
+        let requests = RefreshRequests::default();
+        assert_eq!(requests.ask([key("ns/a"), key("ns/b")], 100), 2);
+        assert_eq!(requests.ask([key("ns/a")], 250), 2);
+        assert_eq!(requests.ask([key("ns/a")], 200), 2);
+        assert_eq!(requests.take(&key("ns/a")), (Some(250), 1));
+        assert_eq!(requests.take(&key("ns/a")), (None, 1));
+        assert_eq!(requests.take(&key("ns/b")), (Some(100), 0));
     }
 }

@@ -38,6 +38,8 @@ pub struct EnvOptions {
     pub sim_clusters: usize,
     /// Repo-server processes.
     pub repo_servers: usize,
+    /// Flags of every repo-server.
+    pub repo_server_args: Vec<String>,
     /// Extra controller flags.
     pub controller_args: Vec<String>,
     /// Ready delay of the simulator's workload mode.
@@ -51,6 +53,7 @@ impl Default for EnvOptions {
         EnvOptions {
             sim_clusters: 1,
             repo_servers: 1,
+            repo_server_args: ["--revision-cache-ttl", "1s"].map(String::from).to_vec(),
             controller_args: ["--app-resync", "5s", "--app-resync-jitter", "1s"]
                 .map(String::from)
                 .to_vec(),
@@ -123,9 +126,11 @@ impl Env {
             })
         });
         let n = options.repo_servers.max(1);
+        let repo_args = options.repo_server_args.clone();
         let repos = tokio::task::spawn_blocking(move || {
+            let repo_args: Vec<&str> = repo_args.iter().map(String::as_str).collect();
             (0..n)
-                .map(|_| RepoServerProcess::start(&["--revision-cache-ttl", "1s"]))
+                .map(|_| RepoServerProcess::start(&repo_args))
                 .collect::<Result<Vec<_>, _>>()
         });
         let api = api.await?.context("starting kube-apiserver")?;
