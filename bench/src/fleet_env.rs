@@ -392,6 +392,17 @@ pub async fn post_refresh(addr: SocketAddr, repo: Option<&str>) -> anyhow::Resul
         .with_context(|| format!("refresh answer {body:?}"))
 }
 
+/// `GET /api/v1/refresh` on a controller's telemetry address: how many requested
+/// refreshes have not started (cheap, unlike a scrape of every per-app metric).
+pub async fn refresh_pending(addr: SocketAddr) -> anyhow::Result<u64> {
+    let body = http10(addr, "GET /api/v1/refresh").await?;
+    let v: serde_json::Value =
+        serde_json::from_str(&body).with_context(|| format!("refresh answer {body:?}"))?;
+    v.get("pending")
+        .and_then(serde_json::Value::as_u64)
+        .with_context(|| format!("refresh answer {body:?}"))
+}
+
 /// One HTTP/1.0 request (`METHOD /path`) without a body; the response body.
 async fn http10(addr: SocketAddr, request: &str) -> anyhow::Result<String> {
     let fetch = async {

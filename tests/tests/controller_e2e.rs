@@ -1632,8 +1632,15 @@ async fn refresh_endpoint(env: &Env) -> anyhow::Result<()> {
         env.namespace(dest, &target).await?;
         let server = env.server(dest);
         let policy = json!({"automated": {}});
-        env.create_app(app_manifest(name, &fx.url(), "app", &server, &target, policy))
-            .await?;
+        env.create_app(app_manifest(
+            name,
+            &fx.url(),
+            "app",
+            &server,
+            &target,
+            policy,
+        ))
+        .await?;
     }
     for (name, sha) in names.iter().zip([&shas[0], &shas[0], &shas[1]]) {
         env.wait_app(name, "Synced+Healthy at the first commit", SYNC_WAIT, |a| {
@@ -1652,18 +1659,33 @@ async fn refresh_endpoint(env: &Env) -> anyhow::Result<()> {
     );
     let addr = env.controller.metrics_addr();
     let queued = keelson_bench::fleet_env::post_refresh(addr, Some(&changed.url())).await?;
-    ensure!(queued == 2, "queued {queued} apps for the changed repository");
+    ensure!(
+        queued == 2,
+        "queued {queued} apps for the changed repository"
+    );
     for name in &names[..2] {
-        env.wait_app(name, "Synced+Healthy at the pushed commit", SYNC_WAIT, |a| {
-            synced_healthy(a) && sync_revision(a) == sha2
-        })
+        env.wait_app(
+            name,
+            "Synced+Healthy at the pushed commit",
+            SYNC_WAIT,
+            |a| synced_healthy(a) && sync_revision(a) == sha2,
+        )
         .await?;
         let cm = env.config_map(dest, &format!("{ns}-{name}"), "cm").await?;
-        ensure!(data_key(&cm).as_deref() == Some("two"), "{name}: cm not updated: {cm:?}");
+        ensure!(
+            data_key(&cm).as_deref() == Some("two"),
+            "{name}: cm not updated: {cm:?}"
+        );
     }
     let other_app = env.app(names[2]).await?.context("app vanished")?;
-    ensure!(sync_revision(&other_app) == shas[1], "the other repository's app moved");
+    ensure!(
+        sync_revision(&other_app) == shas[1],
+        "the other repository's app moved"
+    );
     let all = keelson_bench::fleet_env::post_refresh(addr, None).await?;
-    ensure!(all == 3, "a refresh without a repository queued {all} of 3 apps");
+    ensure!(
+        all == 3,
+        "a refresh without a repository queued {all} of 3 apps"
+    );
     Ok(())
 }

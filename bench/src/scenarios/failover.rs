@@ -91,7 +91,10 @@ pub async fn run(config: &Config) -> anyhow::Result<BenchResult> {
     let (pending, synced_at_instant) = (synced.0?, synced.1);
     result.metric("failover_s", (compared_at_instant - killed).as_secs_f64());
     result.metric("failover_uncompared_apps", not_compared as u64);
-    result.metric("failover_synced_s", (synced_at_instant - killed).as_secs_f64());
+    result.metric(
+        "failover_synced_s",
+        (synced_at_instant - killed).as_secs_f64(),
+    );
     match takeover.await? {
         Some(at) => result.metric("takeover_s", (at - killed).as_secs_f64()),
         None => result.metric("takeover_s", config.timeout.as_secs_f64()),

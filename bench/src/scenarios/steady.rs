@@ -1,8 +1,7 @@
 //! `steady`: after the scale phase, a normal refresh of every app with nothing changed
 //! (branches resolved afresh, every app compared with its cluster): `POST
 //! /api/v1/refresh` on every controller, as a Git webhook for the repository would ask.
-//! Done when no controller has a requested refresh left
-//! (`keelson_app_refresh_requests_pending`). Reports wall time, CPU seconds, reconciles,
+//! Done when no controller has a requested refresh left (`GET /api/v1/refresh`). Reports wall time, CPU seconds, reconciles,
 //! and writes to destination clusters (the controllers' `argocd_app_k8s_request_total`
 //! without Get and dry runs; must be 0). The refresh annotation on every app would add
 //! 100,000 Application writes (set, then removed) and their watch events; measured once
@@ -12,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use super::install::{Options, WRITE_VERBS, install, verb_count};
 use super::{Config, Scenario, prom_text, target};
-use crate::fleet_env::post_refresh;
+use crate::fleet_env::{post_refresh, refresh_pending};
 use crate::results::BenchResult;
 
 /// Runs the scenario.
@@ -67,23 +66,22 @@ async fn reconciles(inst: &super::install::Installation) -> anyhow::Result<f64> 
         .sum())
 }
 
-/// Polls the controllers until none has a requested refresh left; returns how many are
-/// left at the timeout.
+/// Polls the controllers (`GET /api/v1/refresh`, every 100 ms) until none has a
+/// requested refresh left; returns how many are left at the timeout. A scrape of
+/// `/metrics` would render every per-app series of 50,000 apps each time.
 async fn wait_refreshed(
     inst: &super::install::Installation,
     timeout: Duration,
 ) -> anyhow::Result<usize> {
     let started = Instant::now();
     loop {
-        let pending: f64 = inst
-            .controller_samples()
-            .await?
-            .iter()
-            .map(|s| prom_text::sum(s, "keelson_app_refresh_requests_pending", |_| true))
-            .sum();
-        if pending <= 0.0 || started.elapsed() >= timeout {
-            return Ok(pending.max(0.0) as usize);
+        let mut pending = 0;
+        for i in 0..inst.env.controllers.len() {
+            pending += refresh_pending(inst.env.controller_addr(i)?).await?;
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        if pending == 0 || started.elapsed() >= timeout {
+            return Ok(usize::try_from(pending).unwrap_or(usize::MAX));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

@@ -5,7 +5,9 @@
 //! writes (and their watch events) that the `argocd.argoproj.io/refresh` annotation costs
 //! the API server at fleet scale. Each app's refresh resolves branches by an ls-remote
 //! that started after the request arrived, shared by every app asked at once.
-//! `keelson_app_refresh_requests_pending` counts the requested refreshes not done yet.
+//! `GET /api/v1/refresh` answers how many requested refreshes have not started yet (as
+//! does the gauge `keelson_app_refresh_requests_pending`, without rendering every
+//! per-app metric).
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock, Weak};
@@ -14,7 +16,7 @@ use axum::Router;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::post;
+use axum::routing::{get, post};
 use keelson_model::repo_secret::normalize_repo_url;
 use parking_lot::Mutex;
 use serde::Deserialize;
@@ -40,6 +42,11 @@ impl RefreshRequests {
         asked.len()
     }
 
+    /// How many requested refreshes have not started.
+    pub fn pending(&self) -> usize {
+        self.asked.lock().len()
+    }
+
     /// Takes the mark of `key` (its refresh is starting): when it was asked, if it was,
     /// and how many are still pending.
     pub fn take(&self, key: &AppKey) -> (Option<u64>, usize) {
@@ -47,7 +54,6 @@ impl RefreshRequests {
         (asked.remove(key), asked.len())
     }
 }
-
 
 /// Asks a running controller for refreshes (the endpoint's view of it).
 #[derive(Debug, Clone)]
@@ -93,6 +99,15 @@ impl RefreshHandle {
     }
 }
 
+impl RefreshHandle {
+    /// How many requested refreshes have not started (0 once the controller stopped).
+    pub fn pending(&self) -> usize {
+        self.0
+            .upgrade()
+            .map_or(0, |shared| shared.refresh_requests.pending())
+    }
+}
+
 /// Whether this replica works on `app` (apps whose destination does not resolve are
 /// refreshed, to report that).
 fn held(shared: &Shared, app: &keelson_model::Application) -> bool {
@@ -114,11 +129,29 @@ struct RefreshQuery {
     repo: Option<String>,
 }
 
-/// The `POST /api/v1/refresh` route; answers 503 until the controller is in `slot`.
+/// The `POST` and `GET /api/v1/refresh` routes; they answer 503 until the controller is
+/// in `slot`.
 pub fn router(slot: RefreshSlot) -> Router {
     Router::new()
-        .route("/api/v1/refresh", post(refresh))
+        .route("/api/v1/refresh", post(refresh).merge(get(pending)))
         .with_state(slot)
+}
+
+async fn pending(State(slot): State<RefreshSlot>) -> impl IntoResponse {
+    match slot.get() {
+        Some(handle) => (
+            StatusCode::OK,
+            axum::Json(serde_json::json!({ "pending": handle.pending() })),
+        ),
+        None => starting(),
+    }
+}
+
+fn starting() -> (StatusCode, axum::Json<serde_json::Value>) {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        axum::Json(serde_json::json!({ "error": "the controller is starting" })),
+    )
 }
 
 async fn refresh(
@@ -133,10 +166,7 @@ async fn refresh(
                 axum::Json(serde_json::json!({ "queued": queued })),
             )
         }
-        None => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            axum::Json(serde_json::json!({ "error": "the controller is starting" })),
-        ),
+        None => starting(),
     }
 }
 
