@@ -93,7 +93,8 @@ async fn refresh(shared: &Arc<Shared>, key: &AppKey) {
     }
     let mut retry = Retry::AtResync;
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let previous = app.status.clone().unwrap_or_default();
+    let no_status = ApplicationStatus::default();
+    let previous = app.status.as_ref().unwrap_or(&no_status);
     let mut status = previous.clone();
     let mut fresh_conditions = Vec::new();
     let mut decision = None;
@@ -147,9 +148,13 @@ async fn refresh(shared: &Arc<Shared>, key: &AppKey) {
         &now,
     );
     status.conditions = (!conditions.is_empty()).then_some(conditions);
+    status.controller_namespace = Some(shared.settings.namespace.clone());
+    // Typed equality before the timestamps move: most refreshes change nothing, and this
+    // spares them encoding both statuses to JSON (a typed difference is checked again
+    // on the JSON, where an absent and an empty field are alike).
+    let maybe_changed = status != *previous;
     status.reconciled_at = Some(now.clone());
     status.observed_at = Some(now);
-    status.controller_namespace = Some(shared.settings.namespace.clone());
     // An automated sync is requested in the same write as the status it follows from.
     let auto_op = match &decision {
         Some(AutoSyncDecision::Sync {
@@ -162,8 +167,9 @@ async fn refresh(shared: &Arc<Shared>, key: &AppKey) {
         _ => None,
     };
     let write = StatusWrite {
-        previous: &previous,
+        previous,
         status: &status,
+        maybe_changed,
         remove_refresh_annotation: requested.is_some(),
         operation: auto_op.as_ref(),
     };
@@ -319,6 +325,8 @@ fn decide(app: &Application, state: &AppState) -> AutoSyncDecision {
 struct StatusWrite<'a> {
     previous: &'a ApplicationStatus,
     status: &'a ApplicationStatus,
+    /// False when `status` equals `previous` but for `reconciledAt` and `observedAt`.
+    maybe_changed: bool,
     remove_refresh_annotation: bool,
     /// An automated sync to request in the same patch.
     operation: Option<&'a Operation>,
@@ -332,9 +340,24 @@ async fn write_status(
     let StatusWrite {
         previous,
         status,
+        maybe_changed,
         remove_refresh_annotation,
         operation,
     } = *w;
+    let stale = previous
+        .reconciled_at
+        .as_deref()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .is_none_or(|t| {
+            chrono::Utc::now()
+                .signed_duration_since(t)
+                .to_std()
+                .is_ok_and(|age| age >= shared.settings.app_resync)
+        });
+    let nothing_else = !stale && !remove_refresh_annotation && operation.is_none();
+    if !maybe_changed && nothing_else {
+        return Ok(());
+    }
     let key = format!(
         "{}/{}",
         app.metadata.namespace.as_deref().unwrap_or_default(),
@@ -346,18 +369,8 @@ async fn write_status(
     };
     let old = serde_json::to_value(previous).map_err(encode)?;
     let new = serde_json::to_value(status).map_err(encode)?;
-    let stale = previous
-        .reconciled_at
-        .as_deref()
-        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-        .is_none_or(|t| {
-            chrono::Utc::now()
-                .signed_duration_since(t)
-                .to_std()
-                .is_ok_and(|age| age >= shared.settings.app_resync)
-        });
     let changed = without_timestamps(&old) != without_timestamps(&new);
-    if !changed && !stale && !remove_refresh_annotation && operation.is_none() {
+    if !changed && nothing_else {
         return Ok(());
     }
     let mut patch = json!({});

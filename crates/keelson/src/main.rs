@@ -10,6 +10,12 @@ mod fleet_args;
 mod repo_server_command;
 mod shard_command;
 mod signals;
+
+/// mimalloc instead of glibc's malloc: at 50,000 apps a controller's refreshes spent a
+/// fifth of their CPU in glibc's free-list upkeep (`unlink_chunk`, `_int_malloc`) under
+/// many threads allocating small objects.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod sim_command;
 
 use clap::{Parser, Subcommand};
