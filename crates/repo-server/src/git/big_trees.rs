@@ -3,7 +3,8 @@
 //! tree once per rendered app. Tree ids name their contents, so entries never go stale;
 //! only the least recently used are dropped.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
+use std::num::NonZeroUsize;
 use std::sync::Arc;
 
 use gix::hash::ObjectId;
@@ -13,39 +14,33 @@ use parking_lot::Mutex;
 /// Trees with fewer entries are decoded each time (cheaper than indexing them).
 pub(crate) const MIN_ENTRIES: usize = 1_024;
 /// Big trees kept.
-const CAPACITY: usize = 8;
+const CAPACITY: NonZeroUsize = NonZeroUsize::MIN.saturating_add(7); // 8
 
 /// A tree's entries by name.
 pub(crate) type TreeIndex = HashMap<Vec<u8>, (EntryMode, ObjectId)>;
 
 /// The shared index of big trees of one repo-server.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct BigTrees {
-    trees: Mutex<(HashMap<ObjectId, Arc<TreeIndex>>, VecDeque<ObjectId>)>,
+    trees: Mutex<lru::LruCache<ObjectId, Arc<TreeIndex>>>,
+}
+
+impl Default for BigTrees {
+    fn default() -> Self {
+        BigTrees {
+            trees: Mutex::new(lru::LruCache::new(CAPACITY)),
+        }
+    }
 }
 
 impl BigTrees {
     /// The index of tree `id`, if kept.
     pub(crate) fn get(&self, id: &ObjectId) -> Option<Arc<TreeIndex>> {
-        let mut guard = self.trees.lock();
-        let (map, order) = &mut *guard;
-        let found = map.get(id).cloned()?;
-        order.retain(|k| k != id);
-        order.push_back(*id);
-        Some(found)
+        self.trees.lock().get(id).cloned()
     }
 
     /// Keeps the index of tree `id`, dropping the least recently used beyond capacity.
     pub(crate) fn put(&self, id: ObjectId, index: Arc<TreeIndex>) {
-        let mut guard = self.trees.lock();
-        let (map, order) = &mut *guard;
-        if map.insert(id, index).is_none() {
-            order.push_back(id);
-        }
-        while order.len() > CAPACITY {
-            if let Some(old) = order.pop_front() {
-                map.remove(&old);
-            }
-        }
+        self.trees.lock().put(id, index);
     }
 }
