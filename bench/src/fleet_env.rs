@@ -393,7 +393,7 @@ pub async fn post_refresh(addr: SocketAddr, repo: Option<&str>) -> anyhow::Resul
 }
 
 /// `GET /api/v1/refresh` on a controller's telemetry address: how many requested
-/// refreshes have not started (cheap, unlike a scrape of every per-app metric).
+/// refreshes have not finished (cheap, unlike a scrape of every per-app metric).
 pub async fn refresh_pending(addr: SocketAddr) -> anyhow::Result<u64> {
     let body = http10(addr, "GET /api/v1/refresh").await?;
     let v: serde_json::Value =

@@ -129,7 +129,7 @@ impl ControllerMetrics {
         )?;
         let refresh_pending = IntGauge::new(
             "keelson_app_refresh_requests_pending",
-            "Apps whose refresh was requested through the refresh endpoint and not started yet.",
+            "Apps whose refresh was requested through the refresh endpoint and not finished yet.",
         )?;
         registry.register(Box::new(refresh_pending.clone()))?;
         registry.register(Box::new(app_info.clone()))?;

@@ -36,34 +36,37 @@ pub const SYNC_ERROR: &str = "SyncError";
 
 /// Refreshes one app.
 pub async fn refresh_app(shared: &Arc<Shared>, key: &AppKey) {
+    let asked = shared.refresh_requests.start(key);
     let span = tracing::info_span!("reconcile", app = %key);
-    refresh(shared, key).instrument(span).await;
-}
-
-async fn refresh(shared: &Arc<Shared>, key: &AppKey) {
-    let (asked, pending) = shared.refresh_requests.take(key);
-    if asked.is_some() {
+    let deferred = refresh(shared, key, asked).instrument(span).await;
+    if let Some(at) = asked {
+        let pending = shared.refresh_requests.finish(key, at, deferred);
         shared.metrics.set_refresh_pending(pending);
     }
+}
+
+/// Refreshes `key` (`asked`: when a refresh of it was requested); true when the
+/// comparison was put off until the destination's cache is filled.
+async fn refresh(shared: &Arc<Shared>, key: &AppKey, asked: Option<u64>) -> bool {
     let (ns, name) = split_key(key);
     let Some(app) = shared.app(key) else {
         shared.metrics.remove_app(ns, name);
         shared.app_diff.lock().remove(key);
-        return;
+        return false;
     };
     if app.metadata.deletion_timestamp.is_some() {
         crate::deletion::finalize(shared, key, &app).await;
-        return;
+        return false;
     }
     let annotations = app.metadata.annotations.clone().unwrap_or_default();
     if annotations.get(SKIP_RECONCILE).map(String::as_str) == Some("true") {
-        return;
+        return false;
     }
     if let Ok(d) = shared.clusters.resolve(&app.spec.destination)
         && !shared.fence.owns(&d.server, key)
     {
         // Another replica holds this app's unit.
-        return;
+        return false;
     }
     let started = Instant::now();
     let requested = annotations.get(REFRESH).cloned();
@@ -89,7 +92,7 @@ async fn refresh(shared: &Arc<Shared>, key: &AppKey) {
         shared
             .refresh_queue
             .add_after(key.clone(), shared.settings.cluster_sync_wait);
-        return;
+        return true;
     }
     let mut retry = Retry::AtResync;
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
@@ -176,12 +179,12 @@ async fn refresh(shared: &Arc<Shared>, key: &AppKey) {
     if !dest_server.is_empty() && !shared.fence.owns(&dest_server, key) {
         // Ownership moved while this refresh ran (or the lease lapsed): the new owner
         // writes this app's status and operations.
-        return;
+        return false;
     }
     if let Err(e) = write_status(shared, &app, &write).await {
         tracing::warn!(error = %e, "writing application status failed");
         shared.refresh_queue.add_rate_limited(key.clone());
-        return;
+        return true;
     }
     shared.refresh_queue.forget(key);
     if auto_op.is_some() {
@@ -202,6 +205,7 @@ async fn refresh(shared: &Arc<Shared>, key: &AppKey) {
         }
     };
     shared.refresh_queue.add_after(key.clone(), next);
+    false
 }
 
 fn hard_resync_due(shared: &Shared, app: &Application) -> bool {

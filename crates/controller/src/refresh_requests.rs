@@ -5,7 +5,7 @@
 //! writes (and their watch events) that the `argocd.argoproj.io/refresh` annotation costs
 //! the API server at fleet scale. Each app's refresh resolves branches by an ls-remote
 //! that started after the request arrived, shared by every app asked at once.
-//! `GET /api/v1/refresh` answers how many requested refreshes have not started yet (as
+//! `GET /api/v1/refresh` answers how many requested refreshes have not finished yet (as
 //! does the gauge `keelson_app_refresh_requests_pending`, without rendering every
 //! per-app metric).
 
@@ -25,33 +25,54 @@ use crate::manifests::now_unix_ms;
 use crate::shared::{AppKey, Shared, app_key};
 
 /// Apps whose refresh was requested and has not started yet, with when it was last
-/// requested (Unix milliseconds).
+/// requested (Unix milliseconds), and how many requested refreshes are running.
 #[derive(Debug, Default)]
 pub struct RefreshRequests {
-    asked: Mutex<HashMap<AppKey, u64>>,
+    state: Mutex<Requests>,
+}
+
+#[derive(Debug, Default)]
+struct Requests {
+    asked: HashMap<AppKey, u64>,
+    running: usize,
 }
 
 impl RefreshRequests {
     /// Marks `keys` as asked at `at_unix_ms`; returns how many are pending now.
     pub fn ask(&self, keys: impl IntoIterator<Item = AppKey>, at_unix_ms: u64) -> usize {
-        let mut asked = self.asked.lock();
+        let mut state = self.state.lock();
         for key in keys {
-            let at = asked.entry(key).or_default();
+            let at = state.asked.entry(key).or_default();
             *at = (*at).max(at_unix_ms);
         }
-        asked.len()
+        state.asked.len() + state.running
     }
 
-    /// How many requested refreshes have not started.
+    /// How many requested refreshes have not finished.
     pub fn pending(&self) -> usize {
-        self.asked.lock().len()
+        let state = self.state.lock();
+        state.asked.len() + state.running
     }
 
-    /// Takes the mark of `key` (its refresh is starting): when it was asked, if it was,
-    /// and how many are still pending.
-    pub fn take(&self, key: &AppKey) -> (Option<u64>, usize) {
-        let mut asked = self.asked.lock();
-        (asked.remove(key), asked.len())
+    /// The refresh of `key` starts: when it was asked, if it was (it then counts as
+    /// running until [`RefreshRequests::finish`]).
+    pub fn start(&self, key: &AppKey) -> Option<u64> {
+        let mut state = self.state.lock();
+        let at = state.asked.remove(key)?;
+        state.running += 1;
+        Some(at)
+    }
+
+    /// The requested refresh of `key` (asked at `at_unix_ms`) ended; `deferred` when it
+    /// was put off and stays asked. Returns how many are pending.
+    pub fn finish(&self, key: &AppKey, at_unix_ms: u64, deferred: bool) -> usize {
+        let mut state = self.state.lock();
+        state.running = state.running.saturating_sub(1);
+        if deferred {
+            let at = state.asked.entry(key.clone()).or_default();
+            *at = (*at).max(at_unix_ms);
+        }
+        state.asked.len() + state.running
     }
 }
 
@@ -100,7 +121,7 @@ impl RefreshHandle {
 }
 
 impl RefreshHandle {
-    /// How many requested refreshes have not started (0 once the controller stopped).
+    /// How many requested refreshes have not finished (0 once the controller stopped).
     pub fn pending(&self) -> usize {
         self.0
             .upgrade()
@@ -180,13 +201,19 @@ mod tests {
     }
 
     #[test]
-    fn a_request_keeps_the_latest_ask_time_until_taken() {
+    fn a_request_keeps_the_latest_ask_time_and_counts_until_finished() {
         let requests = RefreshRequests::default();
         assert_eq!(requests.ask([key("ns/a"), key("ns/b")], 100), 2);
         assert_eq!(requests.ask([key("ns/a")], 250), 2);
         assert_eq!(requests.ask([key("ns/a")], 200), 2);
-        assert_eq!(requests.take(&key("ns/a")), (Some(250), 1));
-        assert_eq!(requests.take(&key("ns/a")), (None, 1));
-        assert_eq!(requests.take(&key("ns/b")), (Some(100), 0));
+        assert_eq!(requests.start(&key("ns/a")), Some(250));
+        assert_eq!(requests.start(&key("ns/a")), None);
+        assert_eq!(requests.pending(), 2);
+        assert_eq!(requests.finish(&key("ns/a"), 250, false), 1);
+        assert_eq!(requests.start(&key("ns/b")), Some(100));
+        // Put off (its cluster's cache is filling): asked again, at the same time.
+        assert_eq!(requests.finish(&key("ns/b"), 100, true), 1);
+        assert_eq!(requests.start(&key("ns/b")), Some(100));
+        assert_eq!(requests.finish(&key("ns/b"), 100, false), 0);
     }
 }
