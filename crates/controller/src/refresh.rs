@@ -45,8 +45,9 @@ pub async fn refresh_app(shared: &Arc<Shared>, key: &AppKey) {
     }
 }
 
-/// Refreshes `key` (`asked`: when a refresh of it was requested); true when the
-/// comparison was put off until the destination's cache is filled.
+/// Refreshes `key` (`asked`: when a refresh of it was requested); true when it was put
+/// off and queued again (the destination's cache is still filling, or the status write
+/// failed), so a requested refresh stays requested.
 async fn refresh(shared: &Arc<Shared>, key: &AppKey, asked: Option<u64>) -> bool {
     let (ns, name) = split_key(key);
     let Some(app) = shared.app(key) else {
