@@ -403,6 +403,33 @@ pub async fn refresh_pending(addr: SocketAddr) -> anyhow::Result<u64> {
         .with_context(|| format!("refresh answer {body:?}"))
 }
 
+/// `GET /api/v1/units` on a controller's telemetry address: the takeover progress of
+/// every unit it holds.
+pub async fn units(addr: SocketAddr) -> anyhow::Result<Vec<UnitProgress>> {
+    let body = http10(addr, "GET /api/v1/units").await?;
+    #[derive(serde::Deserialize)]
+    struct Units {
+        units: Vec<UnitProgress>,
+    }
+    let v: Units = serde_json::from_str(&body).with_context(|| format!("units answer {body:?}"))?;
+    Ok(v.units)
+}
+
+/// One unit's takeover progress as `GET /api/v1/units` reports it.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct UnitProgress {
+    /// The unit (`server` or `server#i/k`).
+    pub unit: String,
+    /// When the replica claimed it, Unix milliseconds.
+    pub gained_unix_ms: u64,
+    /// Apps of the unit when it was claimed.
+    pub apps: usize,
+    /// Of those, apps not compared yet.
+    pub left: usize,
+    /// When the last of them was compared, Unix milliseconds.
+    pub reconciled_unix_ms: Option<u64>,
+}
+
 /// One HTTP/1.0 request (`METHOD /path`) without a body; the response body.
 async fn http10(addr: SocketAddr, request: &str) -> anyhow::Result<String> {
     let fetch = async {

@@ -25,16 +25,25 @@ fn tiny() -> Config {
 
 /// Runs `scenario`, writes its file, reads it back and checks its shape; returns it.
 async fn run(scenario: Scenario, headline: &str) -> anyhow::Result<Value> {
+    run_with(scenario, &tiny(), scenario.name(), headline).await
+}
+
+/// [`run`] with `config`, expecting the result to be named `name`.
+async fn run_with(
+    scenario: Scenario,
+    config: &Config,
+    name: &str,
+    headline: &str,
+) -> anyhow::Result<Value> {
     keelson_testbed::install_crypto_provider();
-    let config = tiny();
-    let result = scenarios::run(scenario, &config)
+    let result = scenarios::run(scenario, config)
         .await
         .with_context(|| format!("scenario {}", scenario.name()))?;
     let dir = tempfile::tempdir()?;
     let path = result.write(dir.path())?;
     assert_eq!(
         path.file_name().and_then(|n| n.to_str()),
-        Some(format!("{}-20x2x2x1.json", scenario.name()).as_str())
+        Some(format!("{name}-20x2x2x1.json").as_str())
     );
     let json: Value = serde_json::from_str(&std::fs::read_to_string(&path)?)?;
     eprintln!("{}", serde_json::to_string(&json)?);
@@ -43,7 +52,7 @@ async fn run(scenario: Scenario, headline: &str) -> anyhow::Result<Value> {
     ] {
         assert!(json.get(key).is_some(), "{key} missing in {json}");
     }
-    assert_eq!(json["scenario"], scenario.name());
+    assert_eq!(json["scenario"], name);
     let metrics = json["metrics"]
         .as_object()
         .context("metrics is no object")?;
@@ -112,9 +121,33 @@ async fn latency_smoke() -> anyhow::Result<()> {
 async fn failover_smoke() -> anyhow::Result<()> {
     let json = run(Scenario::Failover, "failover_s").await?;
     assert!(metric(&json, "moved_apps") > 0.0);
+    // Every moved unit was claimed by a survivor and each of its apps compared there.
+    assert_eq!(metric(&json, "failover_unreconciled_units"), 0.0);
+    assert_eq!(
+        metric(&json, "failover_reconciled_apps"),
+        metric(&json, "moved_apps")
+    );
+    assert!(metric(&json, "apply_log_writes") > 0.0);
+    assert_eq!(metric(&json, "double_work_incidents"), 0.0);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failover_commit_smoke() -> anyhow::Result<()> {
+    let config = Config {
+        commit_at_kill: true,
+        ..tiny()
+    };
+    let json = run_with(
+        Scenario::Failover,
+        &config,
+        scenarios::failover::COMMIT_VARIANT,
+        "failover_compared_s",
+    )
+    .await?;
+    assert_eq!(metric(&json, "failover_unreconciled_units"), 0.0);
     assert_eq!(metric(&json, "failover_pending_apps"), 0.0);
     assert_eq!(metric(&json, "failover_uncompared_apps"), 0.0);
-    assert!(metric(&json, "apply_log_writes") > 0.0);
     assert_eq!(metric(&json, "double_work_incidents"), 0.0);
     Ok(())
 }

@@ -53,6 +53,10 @@ struct RunArgs {
     /// Fleet lease duration, in seconds.
     #[arg(long, env = "BENCH_LEASE_SECONDS", default_value_t = 10)]
     lease: u64,
+    /// `failover`: commit a change to every app of the killed replica at the kill, so
+    /// that the survivors render a new commit (result `failover-commit`).
+    #[arg(long, env = "BENCH_COMMIT_AT_KILL")]
+    commit_at_kill: bool,
 }
 
 impl RunArgs {
@@ -68,6 +72,7 @@ impl RunArgs {
             zipf_s: self.zipf_s,
             max_apps_per_unit: self.max_apps_per_unit,
             lease: Duration::from_secs(self.lease),
+            commit_at_kill: self.commit_at_kill,
         }
     }
 }

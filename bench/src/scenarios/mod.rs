@@ -86,6 +86,8 @@ pub struct Config {
     pub max_apps_per_unit: Option<u64>,
     /// `--lease-duration` of fleets.
     pub lease: Duration,
+    /// `failover`: commit a change to every moved app at the kill.
+    pub commit_at_kill: bool,
 }
 
 impl Default for Config {
@@ -101,6 +103,7 @@ impl Default for Config {
             zipf_s: 1.0,
             max_apps_per_unit: None,
             lease: Duration::from_secs(10),
+            commit_at_kill: false,
         }
     }
 }

@@ -212,6 +212,7 @@ impl Controller {
             inflight: Mutex::new(HashMap::new()),
             hard_refresh: Mutex::new(HashMap::new()),
             refresh_requests: Default::default(),
+            takeovers: Default::default(),
             fence,
         });
         let mut tasks = vec![

@@ -4,7 +4,7 @@
 //! re-examined.
 
 use std::any::Any;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Weak};
 
 use keelson_sharding::manager::ClusterSource;
@@ -13,7 +13,8 @@ use keelson_sharding::unit::{ClusterInfo, UnitId, spread_hash};
 
 use crate::clusters::IN_CLUSTER_SERVER;
 use crate::fence::AppFence;
-use crate::shared::{Shared, app_key};
+use crate::manifests::now_unix_ms;
+use crate::shared::{AppKey, Shared, app_key};
 
 /// Annotation on a cluster Secret splitting the cluster into this many units.
 pub const SHARD_BUCKETS_ANNOTATION: &str = "keelson.io/shard-buckets";
@@ -87,7 +88,8 @@ impl ClusterSource for FleetClusters {
 
 /// Follows ownership changes: starts the caches of newly held clusters at once, stops
 /// those no longer held, and re-examines only the apps of newly held units (their
-/// operations resume too); apps of units held before are unaffected.
+/// operations resume too); apps of units held before are unaffected. Each gained unit's
+/// takeover progress is tracked until all its apps were compared.
 pub(crate) async fn follow_ownership(shared: Arc<Shared>, ownership: Arc<Ownership>) {
     let mut rx = ownership.subscribe();
     let mut before: BTreeSet<UnitId> = BTreeSet::new();
@@ -106,6 +108,10 @@ pub(crate) async fn follow_ownership(shared: Arc<Shared>, ownership: Arc<Ownersh
             gained = gained.len(),
             "ownership changed"
         );
+        // Registered before any refresh is queued, so none can finish unnoticed.
+        let mut gained_apps: BTreeMap<String, Vec<AppKey>> =
+            gained.iter().map(|u| (u.to_string(), Vec::new())).collect();
+        let mut operations = Vec::new();
         if !gained.is_empty() {
             for app in shared.apps.state() {
                 let key = app_key(
@@ -115,14 +121,31 @@ pub(crate) async fn follow_ownership(shared: Arc<Shared>, ownership: Arc<Ownersh
                 let Ok(d) = shared.clusters.resolve(&app.spec.destination) else {
                     continue;
                 };
-                if !gained.contains(&ownership.unit_of(&d.server, &key)) {
+                let unit = ownership.unit_of(&d.server, &key);
+                if !gained.contains(&unit) {
                     continue;
                 }
                 if app.operation.is_some() {
-                    shared.operation_queue.add(key.clone());
+                    operations.push(key.clone());
                 }
-                shared.refresh_queue.add(key);
+                if let Some(keys) = gained_apps.get_mut(&unit.to_string()) {
+                    keys.push(key);
+                }
             }
+        }
+        let refreshes: Vec<AppKey> = gained_apps.values().flatten().cloned().collect();
+        let held_names = held.iter().map(ToString::to_string).collect();
+        shared
+            .takeovers
+            .follow(&held_names, gained_apps, now_unix_ms());
+        shared
+            .metrics
+            .set_units_reconciling(shared.takeovers.reconciling());
+        for key in operations {
+            shared.operation_queue.add(key);
+        }
+        for key in refreshes {
+            shared.refresh_queue.add(key);
         }
         before = held;
     }

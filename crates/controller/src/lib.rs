@@ -23,6 +23,7 @@ mod refresh_requests;
 mod settings;
 mod shared;
 mod status_patch;
+mod takeover;
 
 pub use clusters::{IN_CLUSTER_NAME, IN_CLUSTER_SERVER};
 pub use controller::{Controller, ControllerConfig, OPERATION_QUEUE, REFRESH_QUEUE};
@@ -32,3 +33,4 @@ pub use fleet::{SHARD_BUCKETS_ANNOTATION, ShardFence};
 pub use metrics::ControllerMetrics;
 pub use refresh_requests::{RefreshHandle, RefreshSlot, router as refresh_router};
 pub use settings::{ControllerSettings, IgnoredKey};
+pub use takeover::{UnitProgress, router as units_router};

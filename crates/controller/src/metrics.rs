@@ -8,7 +8,9 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
-use prometheus::{CounterVec, GaugeVec, HistogramOpts, HistogramVec, IntGauge, Opts, Registry};
+use prometheus::{
+    CounterVec, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntGauge, Opts, Registry,
+};
 
 /// Labels of `argocd_app_info`, in order.
 const INFO_LABELS: &[&str] = &[
@@ -64,6 +66,8 @@ pub struct ControllerMetrics {
     conditions: GaugeVec,
     orphaned: GaugeVec,
     refresh_pending: IntGauge,
+    unit_takeover: Histogram,
+    units_reconciling: IntGauge,
     exported: Mutex<HashMap<(String, String), Exported>>,
 }
 
@@ -131,6 +135,19 @@ impl ControllerMetrics {
             "keelson_app_refresh_requests_pending",
             "Apps whose refresh was requested through the refresh endpoint and not finished yet.",
         )?;
+        let unit_takeover = Histogram::with_opts(
+            HistogramOpts::new(
+                "keelson_unit_takeover_seconds",
+                "Time from claiming a unit to every app of it compared by this replica.",
+            )
+            .buckets(vec![0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0]),
+        )?;
+        let units_reconciling = IntGauge::new(
+            "keelson_units_reconciling",
+            "Units this replica claimed whose apps it has not all compared yet.",
+        )?;
+        registry.register(Box::new(unit_takeover.clone()))?;
+        registry.register(Box::new(units_reconciling.clone()))?;
         registry.register(Box::new(refresh_pending.clone()))?;
         registry.register(Box::new(app_info.clone()))?;
         registry.register(Box::new(reconcile.clone()))?;
@@ -148,8 +165,23 @@ impl ControllerMetrics {
             conditions,
             orphaned,
             refresh_pending,
+            unit_takeover,
+            units_reconciling,
             exported: Mutex::new(HashMap::new()),
         }))
+    }
+
+    /// A gained unit took `seconds` from its claim to its last app compared;
+    /// `reconciling` units are still to be.
+    pub fn unit_taken_over(&self, seconds: f64, reconciling: usize) {
+        self.unit_takeover.observe(seconds);
+        self.set_units_reconciling(reconciling);
+    }
+
+    /// Sets how many gained units still have apps to compare.
+    pub fn set_units_reconciling(&self, reconciling: usize) {
+        self.units_reconciling
+            .set(i64::try_from(reconciling).unwrap_or(i64::MAX));
     }
 
     /// Sets how many requested refreshes are not done yet.

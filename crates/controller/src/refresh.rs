@@ -16,7 +16,7 @@ use tracing::Instrument;
 
 use crate::app_state::{AppState, COMPARISON_ERROR, Retry, StateError, load_state};
 use crate::error::WriteError;
-use crate::manifests::CacheUse;
+use crate::manifests::{CacheUse, now_unix_ms};
 use crate::metrics::AppInfo;
 use crate::shared::{AppKey, Shared, split_key};
 use crate::status_patch::{merge_conditions, merge_patch, without_timestamps};
@@ -38,7 +38,13 @@ pub const SYNC_ERROR: &str = "SyncError";
 pub async fn refresh_app(shared: &Arc<Shared>, key: &AppKey) {
     let asked = shared.refresh_requests.start(key);
     let span = tracing::info_span!("reconcile", app = %key);
+    let started_ms = now_unix_ms();
     let deferred = refresh(shared, key, asked).instrument(span).await;
+    if !deferred && let Some(seconds) = shared.takeovers.compared(key, started_ms, now_unix_ms()) {
+        shared
+            .metrics
+            .unit_taken_over(seconds, shared.takeovers.reconciling());
+    }
     if let Some(at) = asked {
         let pending = shared.refresh_requests.finish(key, at, deferred);
         shared.metrics.set_refresh_pending(pending);

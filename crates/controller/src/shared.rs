@@ -68,6 +68,8 @@ pub struct Shared {
     pub inflight: Mutex<HashMap<AppKey, InFlight>>,
     /// Apps whose refresh was requested through the refresh endpoint.
     pub refresh_requests: crate::refresh_requests::RefreshRequests,
+    /// Takeover progress of the units this replica gained.
+    pub takeovers: crate::takeover::Takeovers,
     /// Apps for which a hard refresh (no manifest cache) was requested.
     pub hard_refresh: Mutex<HashMap<AppKey, ()>>,
     /// Decides whether this replica may work on an app (sharding).

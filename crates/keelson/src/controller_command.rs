@@ -143,13 +143,15 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
         (pool, None)
     };
     let readiness = Readiness::default();
-    // `POST /api/v1/refresh` beside /metrics; it answers once the controller started.
+    // `POST /api/v1/refresh` and `GET /api/v1/units` beside /metrics; they answer once
+    // the controller started.
     let refresh_slot = keelson_controller::RefreshSlot::default();
     let telemetry = keelson_telemetry::serve_with(
         args.metrics_listen,
         registry.clone(),
         readiness.clone(),
-        keelson_controller::refresh_router(refresh_slot.clone()),
+        keelson_controller::refresh_router(refresh_slot.clone())
+            .merge(keelson_controller::units_router(refresh_slot.clone())),
     )
     .await?;
     let (ownership, fence) = args.fleet.fence();

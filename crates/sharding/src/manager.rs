@@ -91,7 +91,8 @@ impl<C: Coordination> ShardManager<C> {
 
     /// Runs until `shutdown` turns true, then releases its claims and resigns. The member
     /// lease is renewed by its own task every third of a lease, so a slow round of claim
-    /// work never delays a renewal; rounds run every fifth of a lease.
+    /// work never delays a renewal; rounds run every fifth of a lease, and as soon as a
+    /// member's lease runs out.
     pub async fn run(mut self, mut shutdown: watch::Receiver<bool>)
     where
         C: 'static,
@@ -106,7 +107,17 @@ impl<C: Coordination> ShardManager<C> {
         loop {
             let started = Instant::now();
             self.tick().await;
-            let wait = period.saturating_sub(started.elapsed());
+            // Wake early when a member's lease runs out before the next round: its units
+            // are claimed at once instead of up to a round later.
+            let now = Instant::now();
+            let wait = self.tracker.next_expiry(now).map_or_else(
+                || period.saturating_sub(started.elapsed()),
+                |at| {
+                    period
+                        .saturating_sub(started.elapsed())
+                        .min(at.saturating_duration_since(now))
+                },
+            );
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
                 _ = shutdown.changed() => {}
