@@ -12,6 +12,7 @@ use std::time::Duration;
 use anyhow::Context;
 use futures::{StreamExt, TryStreamExt};
 use keelson_model::{Application, HealthStatusCode, SyncStatusCode};
+use keelson_sharding::takeover::UnitProgress;
 use keelson_testbed::{
     ControllerProcess, GitRepo, RepoServerProcess, Sim, SimOptions, create_ignoring_conflict,
     prepare_management,
@@ -413,21 +414,6 @@ pub async fn units(addr: SocketAddr) -> anyhow::Result<Vec<UnitProgress>> {
     }
     let v: Units = serde_json::from_str(&body).with_context(|| format!("units answer {body:?}"))?;
     Ok(v.units)
-}
-
-/// One unit's takeover progress as `GET /api/v1/units` reports it.
-#[derive(Debug, Clone, serde::Deserialize)]
-pub struct UnitProgress {
-    /// The unit (`server` or `server#i/k`).
-    pub unit: String,
-    /// When the replica claimed it, Unix milliseconds.
-    pub gained_unix_ms: u64,
-    /// Apps of the unit when it was claimed.
-    pub apps: usize,
-    /// Of those, apps not compared yet.
-    pub left: usize,
-    /// When the last of them was compared, Unix milliseconds.
-    pub reconciled_unix_ms: Option<u64>,
 }
 
 /// One HTTP/1.0 request (`METHOD /path`) without a body; the response body.

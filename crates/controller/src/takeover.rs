@@ -11,26 +11,11 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
+pub use keelson_sharding::takeover::UnitProgress;
 use parking_lot::Mutex;
-use serde::Serialize;
 
 use crate::refresh_requests::RefreshSlot;
 use crate::shared::AppKey;
-
-/// One gained unit's progress.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct UnitProgress {
-    /// The unit (`server` or `server#i/k`).
-    pub unit: String,
-    /// When this replica claimed it, Unix milliseconds.
-    pub gained_unix_ms: u64,
-    /// Apps of the unit when it was claimed.
-    pub apps: usize,
-    /// Of those, apps not compared by this replica yet.
-    pub left: usize,
-    /// When the last of them was compared, Unix milliseconds.
-    pub reconciled_unix_ms: Option<u64>,
-}
 
 /// Takeover progress of every unit held, written by the ownership follower (gains and
 /// losses) and the refresh workers (apps compared).

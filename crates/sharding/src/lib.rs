@@ -8,4 +8,5 @@ pub mod liveness;
 pub mod manager;
 pub mod metrics;
 pub mod ownership;
+pub mod takeover;
 pub mod unit;
