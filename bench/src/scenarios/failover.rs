@@ -191,7 +191,8 @@ async fn wait_reconciled(
                 let (Some(at), true) = (u.reconciled_unix_ms, u.gained_unix_ms >= killed_ms) else {
                     continue;
                 };
-                if moved.contains(&unit_name(&u.unit)) && done.insert(unit_name(&u.unit)) {
+                let name = unit_name(&u.unit);
+                if moved.contains(&name) && done.insert(name) {
                     seen.apps += u.apps;
                     seen.last_unix_ms = Some(seen.last_unix_ms.unwrap_or(0).max(at));
                 }

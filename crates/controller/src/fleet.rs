@@ -109,8 +109,8 @@ pub(crate) async fn follow_ownership(shared: Arc<Shared>, ownership: Arc<Ownersh
             "ownership changed"
         );
         // Registered before any refresh is queued, so none can finish unnoticed.
-        let mut gained_apps: BTreeMap<String, Vec<AppKey>> =
-            gained.iter().map(|u| (u.to_string(), Vec::new())).collect();
+        let mut gained_apps: BTreeMap<UnitId, Vec<AppKey>> =
+            gained.iter().map(|u| ((*u).clone(), Vec::new())).collect();
         let mut operations = Vec::new();
         if !gained.is_empty() {
             for app in shared.apps.state() {
@@ -121,23 +121,17 @@ pub(crate) async fn follow_ownership(shared: Arc<Shared>, ownership: Arc<Ownersh
                 let Ok(d) = shared.clusters.resolve(&app.spec.destination) else {
                     continue;
                 };
-                let unit = ownership.unit_of(&d.server, &key);
-                if !gained.contains(&unit) {
+                let Some(keys) = gained_apps.get_mut(&ownership.unit_of(&d.server, &key)) else {
                     continue;
-                }
+                };
                 if app.operation.is_some() {
                     operations.push(key.clone());
                 }
-                if let Some(keys) = gained_apps.get_mut(&unit.to_string()) {
-                    keys.push(key);
-                }
+                keys.push(key);
             }
         }
         let refreshes: Vec<AppKey> = gained_apps.values().flatten().cloned().collect();
-        let held_names = held.iter().map(ToString::to_string).collect();
-        shared
-            .takeovers
-            .follow(&held_names, gained_apps, now_unix_ms());
+        shared.takeovers.follow(&held, gained_apps, now_unix_ms());
         shared
             .metrics
             .set_units_reconciling(shared.takeovers.reconciling());

@@ -12,6 +12,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
 pub use keelson_sharding::takeover::UnitProgress;
+use keelson_sharding::unit::UnitId;
 use parking_lot::Mutex;
 
 use crate::refresh_requests::RefreshSlot;
@@ -26,9 +27,9 @@ pub struct Takeovers {
 
 #[derive(Debug, Default)]
 struct Progress {
-    units: BTreeMap<String, UnitProgress>,
+    units: BTreeMap<UnitId, UnitProgress>,
     /// App → unit, for apps of gained units not compared yet.
-    waiting: HashMap<AppKey, String>,
+    waiting: HashMap<AppKey, UnitId>,
 }
 
 impl Takeovers {
@@ -36,8 +37,8 @@ impl Takeovers {
     /// start waiting for their apps (a unit without apps is reconciled at once).
     pub fn follow(
         &self,
-        held: &BTreeSet<String>,
-        gained: BTreeMap<String, Vec<AppKey>>,
+        held: &BTreeSet<UnitId>,
+        gained: BTreeMap<UnitId, Vec<AppKey>>,
         at_unix_ms: u64,
     ) {
         let mut state = self.state.lock();
@@ -55,7 +56,7 @@ impl Takeovers {
                 }
             }
             let progress = UnitProgress {
-                unit: unit.clone(),
+                unit: unit.to_string(),
                 gained_unix_ms: at_unix_ms,
                 apps,
                 left,
@@ -122,19 +123,20 @@ async fn units(State(slot): State<RefreshSlot>) -> impl IntoResponse {
 mod tests {
     use super::*;
 
-    fn held(units: &[&str]) -> BTreeSet<String> {
-        units.iter().map(|u| (*u).to_owned()).collect()
+    fn unit(server: &str) -> UnitId {
+        UnitId::cluster(server)
+    }
+
+    fn held(units: &[&str]) -> BTreeSet<UnitId> {
+        units.iter().copied().map(unit).collect()
     }
 
     #[test]
     fn a_unit_is_reconciled_when_its_last_app_is_compared_and_forgotten_when_lost() {
         let t = Takeovers::default();
         let gained = BTreeMap::from([
-            (
-                "a".to_owned(),
-                vec![AppKey::from("ns/1"), AppKey::from("ns/2")],
-            ),
-            ("b".to_owned(), vec![]),
+            (unit("a"), vec![AppKey::from("ns/1"), AppKey::from("ns/2")]),
+            (unit("b"), vec![]),
         ]);
         t.follow(&held(&["a", "b"]), gained, 1_000);
         assert_eq!(t.reconciling(), 1);
@@ -150,7 +152,7 @@ mod tests {
         // Lost, then gained again: waits for its apps afresh.
         t.follow(&held(&["b"]), BTreeMap::new(), 4_000);
         assert_eq!(t.units().len(), 1);
-        let again = BTreeMap::from([("a".to_owned(), vec![AppKey::from("ns/1")])]);
+        let again = BTreeMap::from([(unit("a"), vec![AppKey::from("ns/1")])]);
         t.follow(&held(&["a", "b"]), again, 5_000);
         let a = t.units().into_iter().find(|u| u.unit == "a");
         assert_eq!(a.map(|u| (u.apps, u.left)), Some((1, 1)));

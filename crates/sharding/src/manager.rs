@@ -110,14 +110,10 @@ impl<C: Coordination> ShardManager<C> {
             // Wake early when a member's lease runs out before the next round: its units
             // are claimed at once instead of up to a round later.
             let now = Instant::now();
-            let wait = self.tracker.next_expiry(now).map_or_else(
-                || period.saturating_sub(started.elapsed()),
-                |at| {
-                    period
-                        .saturating_sub(started.elapsed())
-                        .min(at.saturating_duration_since(now))
-                },
-            );
+            let mut wait = period.saturating_sub(now - started);
+            if let Some(at) = self.tracker.next_expiry(now) {
+                wait = wait.min(at - now);
+            }
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
                 _ = shutdown.changed() => {}
